@@ -1,0 +1,99 @@
+"""The start_response() argument rules of PEP 3333, checked where a server must check them.
+
+Used by :mod:`wsgikit.gateway` (so that a bad status or header is an error inside the app, while it
+can still handle it) and available to :mod:`wsgikit.lint`::
+
+    length, has_date, has_server = check_headers([("Content-Type", "text/plain")])
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["HOP_BY_HOP", "check_headers", "check_status"]
+
+#: PEP 3333 "Other HTTP Features": apps must not use hop-by-hop headers (RFC 9110 §7.6.1).
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+_token = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch  # RFC 9110 §5.6.2
+# RFC 9110 §5.5: field values are visible chars, SP, HTAB, obs-text; no CR, LF, NUL, other CTLs.
+_bad_value = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]").search
+_status = re.compile(r"[1-9][0-9]{2} [^\x00-\x08\x0a-\x1f\x7f]*").fullmatch
+
+# Names seen before and known to be fine: most apps send the same few headers on every response.
+_good_names: dict[str, int] = {}
+_NAME_PLAIN, _NAME_LENGTH, _NAME_DATE, _NAME_SERVER = 0, 1, 2, 3
+
+
+def check_status(status: Any) -> None:
+    """PEP 3333: a native str "NNN Reason" (RFC 9110 §15: three digits), latin-1 only."""
+    if type(status) is not str:
+        raise TypeError(f"PEP 3333: status must be a str like '200 OK', got {status!r}")
+    if _status(status) is None or (not status.isascii() and _bad_value(status)):
+        raise ValueError(f"PEP 3333: status must look like '200 OK', got {status!r}")
+
+
+def _classify(name: Any) -> int:
+    kind = _good_names.get(name)
+    if kind is not None:
+        return kind
+    if type(name) is not str:
+        raise TypeError(f"PEP 3333: header names must be str, got {name!r}")
+    if _token(name) is None:
+        raise ValueError(f"RFC 9110 §5.1: header name {name!r} is not a token")
+    lower = name.lower()
+    if lower in HOP_BY_HOP:
+        raise ValueError(f"PEP 3333: hop-by-hop header {name!r} is the server's business")
+    kind = {"content-length": _NAME_LENGTH, "date": _NAME_DATE, "server": _NAME_SERVER}.get(
+        lower, _NAME_PLAIN
+    )
+    if len(_good_names) < 1024:
+        _good_names[name] = kind
+    return kind
+
+
+def check_headers(headers: Any) -> tuple[int | None, bool, bool]:
+    """Check the response headers; return (Content-Length or None, has Date, has Server).
+
+    Raises TypeError for wrong types and ValueError for bad names/values, naming the rule.
+    """
+    if type(headers) is not list:
+        raise TypeError(f"PEP 3333: response_headers must be a list, got {type(headers).__name__}")
+    length: int | None = None
+    has_date = has_server = False
+    for item in headers:
+        if type(item) is not tuple or len(item) != 2:
+            raise TypeError(f"PEP 3333: each header must be a (name, value) tuple, got {item!r}")
+        name, value = item
+        kind = _classify(name)
+        if type(value) is not str:
+            raise TypeError(f"PEP 3333: value of header {name!r} must be str, got {value!r}")
+        if _bad_value(value):
+            raise ValueError(
+                f"RFC 9110 §5.5: value of header {name!r} has a control or non-latin-1 "
+                f"character: {value!r}"
+            )
+        if kind == _NAME_LENGTH:
+            if not (value.isdigit() and value.isascii()) or length is not None:
+                raise ValueError(
+                    f"RFC 9110 §8.6: Content-Length must be one run of digits, got {value!r}"
+                )
+            length = int(value)
+        elif kind == _NAME_DATE:
+            has_date = True
+        elif kind == _NAME_SERVER:
+            has_server = True
+    return length, has_date, has_server

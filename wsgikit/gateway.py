@@ -1,0 +1,598 @@
+"""The server side of PEP 3333, shared by the HTTP server and the FastCGI, SCGI and CGI gateways.
+
+A server parses a request, builds the environ with :func:`build_environ` (HTTP) or
+:func:`environ_from_cgi` (gateways that receive CGI variables), and calls :func:`run_app` with a
+*sink* it owns: something with ``send(*parts)`` (and optionally ``sendfile``). The engine enforces
+the ``start_response`` rules, decides the framing and hands the sink bytes; no socket in it::
+
+    environ = build_environ(head, conn, InputStream(reader, head.content_length))
+    outcome = run_app(app, environ, sink, method=head.method, version=head.version,
+                      keep_alive=head.keep_alive)
+    if not outcome.keep_alive:
+        close_the_connection()
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from email.utils import formatdate
+from typing import IO, Any, Protocol
+from urllib.parse import unquote_to_bytes
+
+from wsgikit._http11 import format_response_head
+from wsgikit._wsgi_rules import check_headers, check_status
+from wsgikit.types import OptExcInfo, WSGIApplication, WSGIEnvironment
+
+__all__ = [
+    "BodyReader",
+    "ConnectionInfo",
+    "FileWrapper",
+    "HTTPRequest",
+    "InputStream",
+    "Outcome",
+    "ResponseSink",
+    "build_environ",
+    "environ_from_cgi",
+    "run_app",
+]
+
+error_log = logging.getLogger("wsgikit.error")
+
+_NO_EXC: OptExcInfo = (None, None, None)
+
+
+class BodyReader(Protocol):
+    """The server's side of a request body: ``read(n)`` gives 1..n bytes, or b"" at the end."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+class ResponseSink(Protocol):
+    """Where the engine puts response bytes. ``send`` is a gather write of all parts, in order.
+
+    ``send`` raises :class:`OSError` when the client is gone; the engine then closes the app's
+    iterable and reports the response as aborted. A sink may also offer
+    ``sendfile(file, offset, count) -> int`` (bytes sent) for ``wsgi.file_wrapper`` bodies.
+    """
+
+    def send(self, *parts: bytes) -> None: ...
+
+
+class HTTPRequest(Protocol):
+    """What :func:`build_environ` needs of a parsed request (``wsgikit._http11.RequestHead``)."""
+
+    method: str
+    target: bytes
+    path: bytes
+    query: bytes
+    authority: bytes | None
+    version: tuple[int, int]
+    headers: list[tuple[bytes, bytes]]
+
+
+class ConnectionInfo:
+    """Facts about the connection and server that go into every environ of a connection."""
+
+    __slots__ = ("base",)
+
+    def __init__(
+        self,
+        *,
+        server_name: str,
+        server_port: int | str,
+        peer: tuple[str, int] | str | None = None,
+        scheme: str = "http",
+        script_name: str = "",
+        multithread: bool = True,
+        multiprocess: bool = False,
+        errors: IO[str] | None = None,
+    ) -> None:
+        base: dict[str, Any] = {
+            "SERVER_NAME": server_name,
+            "SERVER_PORT": str(server_port),
+            "SCRIPT_NAME": script_name.rstrip("/"),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": scheme,
+            "wsgi.errors": errors if errors is not None else sys.stderr,
+            "wsgi.multithread": multithread,
+            "wsgi.multiprocess": multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+        }
+        if scheme == "https":
+            base["HTTPS"] = "on"
+        if isinstance(peer, tuple):
+            base["REMOTE_ADDR"] = peer[0]
+            base["REMOTE_PORT"] = str(peer[1])
+        elif peer is not None:  # a unix socket peer has no address; CGI wants something there
+            base["REMOTE_ADDR"] = peer or "127.0.0.1"
+        self.base = base
+
+
+class InputStream:
+    """``wsgi.input``: reads never go past the body (PEP 3333: an app must not read more).
+
+    ``length`` is the Content-Length, or None for a body that ends itself (chunked), where the
+    reader returns b"" at the end and ``wsgi.input_terminated`` is set.
+    """
+
+    __slots__ = ("_buf", "_reader", "_remaining")
+
+    def __init__(self, reader: BodyReader, length: int | None) -> None:
+        self._reader = reader
+        self._remaining = length  # None: unknown, the reader says when it ends
+        self._buf = b""
+
+    def _fill(self, size: int) -> bytes:
+        """At most ``size`` new bytes from the reader (b"" at the end of the body)."""
+        if self._remaining is not None:
+            if self._remaining <= 0:
+                return b""
+            size = min(size, self._remaining)
+        data = self._reader.read(size)
+        if self._remaining is not None:
+            if not data:  # the client stopped before Content-Length: treat as the end
+                self._remaining = 0
+                return b""
+            self._remaining -= len(data)
+        return data
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if size is None or size < 0:
+            parts = [self._buf]
+            self._buf = b""
+            while chunk := self._fill(65536):
+                parts.append(chunk)
+            return b"".join(parts)
+        if self._buf:
+            data, self._buf = self._buf[:size], self._buf[size:]
+            return data
+        return self._fill(size) if size else b""
+
+    def readline(self, size: int | None = -1, /) -> bytes:
+        limit = -1 if size is None else size
+        while True:
+            end = self._buf.find(b"\n") + 1
+            if end or (0 <= limit <= len(self._buf)):
+                cut = end if end and (limit < 0 or end <= limit) else limit
+                if cut <= 0:
+                    cut = end
+                line, self._buf = self._buf[:cut], self._buf[cut:]
+                return line
+            chunk = self._fill(8192)
+            if not chunk:
+                line, self._buf = self._buf, b""
+                return line
+            self._buf += chunk
+
+    def readlines(self, hint: int = -1, /) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper`` (PEP 3333 "Optional Platform-Specific File Handling").
+
+    Iterating gives ``blksize`` chunks; servers that can send the file with ``os.sendfile``.
+    """
+
+    __slots__ = ("blksize", "close", "filelike")
+
+    def __init__(self, filelike: IO[bytes], blksize: int = 65536) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+        close = getattr(filelike, "close", None)
+        if close is not None:
+            self.close = close
+
+    def __iter__(self) -> Iterator[bytes]:
+        read = self.filelike.read
+        while data := read(self.blksize):
+            yield data
+
+
+# -- environ -------------------------------------------------------------------------------------
+
+_header_keys: dict[bytes, str | None] = {}
+
+
+def _environ_key(name: bytes) -> str | None:
+    """HTTP_* key of a header name; None for names with "_" (a "-"/"_" spoofing vector) — cached."""
+    key = _header_keys.get(name)
+    if key is None and name not in _header_keys:
+        text = name.decode("latin-1")
+        if "_" not in text:
+            upper = text.upper().replace("-", "_")
+            key = upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
+        if len(_header_keys) < 2048:  # bounded: header names are client-chosen
+            _header_keys[name] = key
+    return key
+
+
+def build_environ(head: HTTPRequest, conn: ConnectionInfo, body: InputStream) -> WSGIEnvironment:
+    """The PEP 3333 environ of an HTTP request: latin-1 "bytes-as-str" values, HTTP_* headers."""
+    environ = conn.base.copy()
+    path = head.path
+    path_info = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
+    script_name: str = environ["SCRIPT_NAME"]
+    if script_name and (path_info == script_name or path_info.startswith(script_name + "/")):
+        path_info = path_info[len(script_name) :]
+    environ["REQUEST_METHOD"] = head.method
+    environ["PATH_INFO"] = path_info
+    environ["QUERY_STRING"] = head.query.decode("latin-1")
+    environ["REQUEST_URI"] = head.target.decode("latin-1")
+    environ["SERVER_PROTOCOL"] = "HTTP/%d.%d" % head.version
+    environ["wsgi.input"] = body
+    environ["wsgi.input_terminated"] = True
+    for name, value in head.headers:
+        key = _environ_key(name)
+        if key is None:
+            continue
+        text = value.decode("latin-1")
+        if key in environ and key.startswith("HTTP_"):
+            # RFC 9110 §5.3: repeated fields combine with ", "; cookies with "; " (RFC 6265 §5.4).
+            sep = "; " if key == "HTTP_COOKIE" else ", "
+            environ[key] = environ[key] + sep + text
+        else:
+            environ[key] = text
+    if head.authority is not None:  # RFC 9112 §3.2.2: the absolute-form's authority replaces Host
+        environ["HTTP_HOST"] = head.authority.decode("latin-1")
+    return environ
+
+
+def environ_from_cgi(
+    params: Iterable[tuple[bytes, bytes]], conn: ConnectionInfo, body: InputStream
+) -> WSGIEnvironment:
+    """The environ of a request that arrived as CGI meta-variables (FastCGI, SCGI, CGI).
+
+    Values are decoded as latin-1 (PEP 3333). ``HTTP_PROXY`` is dropped: it is the client's
+    ``Proxy:`` header, never configuration (httpoxy, CVE-2016-5385). ``HTTPS=on`` sets the scheme.
+    """
+    environ = conn.base.copy()
+    for name, value in params:
+        environ[name.decode("latin-1")] = value.decode("latin-1")
+    environ.pop("HTTP_PROXY", None)
+    if environ.get("HTTPS", "").lower() in ("on", "1", "yes"):
+        environ["wsgi.url_scheme"] = "https"
+    environ.setdefault("SCRIPT_NAME", "")
+    environ.setdefault("PATH_INFO", "")
+    environ.setdefault("QUERY_STRING", "")
+    environ.setdefault("SERVER_PROTOCOL", "HTTP/1.0")
+    environ["wsgi.input"] = body
+    environ["wsgi.input_terminated"] = True
+    return environ
+
+
+# -- the call ------------------------------------------------------------------------------------
+
+_date_cache: list[Any] = [0, b""]
+
+
+def _date_header() -> bytes:
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[1] = formatdate(now, usegmt=True).encode("ascii")
+        _date_cache[0] = now
+    return _date_cache[1]  # type: ignore[no-any-return]
+
+
+class Outcome:
+    """What happened: for the access log and for the connection's fate."""
+
+    __slots__ = ("aborted", "body_bytes", "keep_alive", "status")
+
+    def __init__(self) -> None:
+        self.status = ""
+        self.body_bytes = 0
+        self.keep_alive = False
+        self.aborted = False  # the response is incomplete: the connection must be closed now
+
+    @property
+    def status_code(self) -> int:
+        return int(self.status[:3]) if self.status else 0
+
+
+class _ClientGone(Exception):
+    """The sink failed: the peer went away. Not logged as an app error."""
+
+
+class _Call:
+    """One request's start_response/write state and framing (PEP 3333 "start_response()")."""
+
+    __slots__ = (
+        "app_date",
+        "app_server",
+        "cgi",
+        "chunked",
+        "close_after",
+        "headers",
+        "headers_sent",
+        "http10",
+        "inferred",
+        "length",
+        "no_body",
+        "outcome",
+        "sent",
+        "server",
+        "sink",
+        "status",
+        "wrote",
+    )
+
+    def __init__(
+        self, sink: ResponseSink, outcome: Outcome, no_body: bool, cgi: bool, http10: bool
+    ) -> None:
+        self.sink = sink
+        self.outcome = outcome
+        self.no_body = no_body
+        self.cgi = cgi
+        self.http10 = http10
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.headers_sent = False
+        self.chunked = False
+        self.close_after = False
+        self.length: int | None = None  # Content-Length, given or inferred
+        self.inferred: int | None = None  # the body's length when the engine knows it up front
+        self.app_date = self.app_server = False
+        self.sent = 0
+        self.wrote = False
+        self.server: bytes | None = None
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+    ) -> Callable[[bytes], object]:
+        if exc_info is not None and exc_info[0] is not None:
+            try:
+                if self.headers_sent:  # PEP 3333: too late to change the response, re-raise
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("PEP 3333: start_response() called a second time without exc_info")
+        check_status(status)
+        self.length, self.app_date, self.app_server = check_headers(headers)
+        self.status = status
+        self.headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """The legacy write() callable: sent before it returns (PEP 3333)."""
+        if self.status is None:
+            raise AssertionError("PEP 3333: write() called before start_response()")
+        if type(data) is not bytes:
+            raise TypeError(f"PEP 3333: write() takes bytes, got {type(data).__name__}")
+        self.wrote = True
+        if data:
+            self.send_body(data)
+
+    def head(self) -> bytes:
+        """Decide the framing (RFC 9112 §6) and serialise the head."""
+        status = self.status
+        assert status is not None
+        headers = self.headers
+        code = int(status[:3])
+        if code < 200 or code == 204:
+            # RFC 9110 §15.2, §15.3.5: no content, and never a Content-Length (§8.6).
+            self.no_body = True
+            self.length = 0
+            headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
+        elif code == 304:
+            self.no_body = True  # RFC 9110 §15.4.5; a given Content-Length describes the 200
+        elif self.length is None and self.inferred is not None:
+            self.length = self.inferred
+            headers = [*headers, ("Content-Length", str(self.inferred))]
+        elif self.length is None and not self.no_body and not self.cgi:
+            if self.http10:
+                self.close_after = True  # HTTP/1.0: the end of the body is the close
+            else:
+                self.chunked = True
+                headers = [*headers, ("Transfer-Encoding", "chunked")]
+        if self.cgi:
+            lines = [f"{n}: {v}\r\n" for n, v in headers]
+            return ("Status: %s\r\n%s\r\n" % (status, "".join(lines))).encode("latin-1")
+        if self.close_after or not self.outcome.keep_alive:
+            self.outcome.keep_alive = False
+            headers = [*headers, ("Connection", "close")]
+        elif self.http10:
+            headers = [*headers, ("Connection", "keep-alive")]
+        extra = b"" if self.app_date else b"Date: " + _date_header() + b"\r\n"
+        if self.server is not None and not self.app_server:
+            extra += b"Server: " + self.server + b"\r\n"
+        # RFC 9112 §2.3: answer with the highest version we conform to, also to HTTP/1.0 clients.
+        raw = format_response_head(status, headers)
+        return raw[:-2] + extra + b"\r\n"
+
+    def send_body(self, data: bytes) -> None:
+        """Send a non-empty chunk, with the head if it is the first."""
+        parts: list[bytes] = []
+        if not self.headers_sent:
+            parts.append(self.head())
+            self.headers_sent = True
+            self.outcome.status = self.status or ""
+        if not self.no_body:
+            length = self.length
+            if length is not None:
+                room = length - self.sent
+                if len(data) > room:
+                    error_log.error(
+                        "app sent more than Content-Length %d; response cut there", length
+                    )
+                    self.outcome.keep_alive = False
+                    data = data[:room]
+                    self.close_after = True
+            if data:
+                self.sent += len(data)
+                if self.chunked:
+                    parts += (b"%x\r\n" % len(data), data, b"\r\n")
+                else:
+                    parts.append(data)
+        if parts:
+            self._send(parts)
+
+    def _send(self, parts: Sequence[bytes]) -> None:
+        try:
+            self.sink.send(*parts)
+        except OSError as exc:
+            raise _ClientGone from exc
+
+    def finish(self) -> None:
+        if not self.headers_sent:
+            if self.status is None:
+                raise AssertionError("PEP 3333: the app returned without calling start_response()")
+            self.headers_sent = True
+            self.outcome.status = self.status
+            parts = [self.head()]
+            if self.chunked:
+                parts.append(b"0\r\n\r\n")
+            self._send(parts)
+        elif self.chunked:
+            self._send((b"0\r\n\r\n",))
+        self.outcome.body_bytes = self.sent
+        if self.length is not None and self.sent < self.length and not self.no_body:
+            # RFC 9112 §6.3: the client would wait for the rest; closing is the only honest end.
+            error_log.error(
+                "app sent %d bytes but Content-Length said %d; closing the connection",
+                self.sent,
+                self.length,
+            )
+            self.outcome.keep_alive = False
+            self.outcome.aborted = True
+
+
+def _sendfile(call: _Call, wrapper: FileWrapper) -> bool:
+    """Send a file_wrapper body with the sink's sendfile; False when that is not possible."""
+    sendfile = getattr(call.sink, "sendfile", None)
+    filelike = wrapper.filelike
+    if sendfile is None or call.chunked or not hasattr(filelike, "fileno"):
+        return False
+    try:
+        fd = filelike.fileno()
+        offset = filelike.tell()
+        size = os.fstat(fd).st_size - offset
+    except (OSError, ValueError):
+        return False
+    count = size if call.length is None else min(size, call.length)
+    call.inferred = count
+    head = call.head()
+    call.headers_sent = True
+    call.outcome.status = call.status or ""
+    call._send((head,))
+    if call.no_body or count <= 0:
+        return True
+    try:
+        sent = sendfile(filelike, offset, count)
+    except OSError as exc:
+        raise _ClientGone from exc
+    call.sent += sent
+    return True
+
+
+def _error_response(call: _Call, outcome: Outcome) -> None:
+    """A plain 500 when nothing was sent yet; the connection closes after it."""
+    body = b"Internal Server Error\n"
+    call.status = "500 Internal Server Error"
+    call.headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+    ]
+    call.length = len(body)
+    call.chunked = False
+    call.sent = 0
+    outcome.keep_alive = False
+    call.send_body(body)
+    outcome.body_bytes = call.sent
+
+
+def run_app(
+    app: WSGIApplication,
+    environ: WSGIEnvironment,
+    sink: ResponseSink,
+    *,
+    method: str,
+    version: tuple[int, int] | None,
+    keep_alive: bool,
+    server_header: bytes | None = b"wsgikit",
+) -> Outcome:
+    """Call ``app`` and send its response to ``sink``; never raises for app errors or a gone client.
+
+    ``version`` None means a CGI-style response (``Status:`` line, no framing or connection
+    headers): the FastCGI, SCGI and CGI gateways. The app's iterable is always closed.
+    """
+    outcome = Outcome()
+    outcome.keep_alive = keep_alive
+    no_body = method == "HEAD"
+    call = _Call(sink, outcome, no_body, version is None, version == (1, 0))
+    call.server = server_header
+    result: Iterable[bytes] | None = None
+    try:
+        result = app(environ, call.start_response)
+        if type(result) is FileWrapper and call.status is not None and _sendfile(call, result):
+            call.finish()
+        elif (
+            (type(result) is list or type(result) is tuple) and not call.wrote and len(result) <= 1
+        ):
+            # A one-element body: Content-Length is known, head and body go out in one send.
+            body = result[0] if result else b""
+            if type(body) is not bytes:
+                raise TypeError(f"PEP 3333: the app yielded {type(body).__name__}, not bytes")
+            if not call.headers_sent:
+                call.inferred = len(body)
+            if body:
+                call.send_body(body)
+            call.finish()
+        else:
+            for data in result:
+                if type(data) is not bytes:
+                    raise TypeError(f"PEP 3333: the app yielded {type(data).__name__}, not bytes")
+                if data:
+                    call.send_body(data)
+                    if call.close_after and call.length is not None and call.sent >= call.length:
+                        break  # cut at Content-Length: stop pulling more from the app
+            call.finish()
+    except _ClientGone:
+        error_log.debug("client went away during %s %s", method, environ.get("PATH_INFO"))
+        outcome.aborted = True
+        outcome.keep_alive = False
+    except Exception:
+        error_log.exception(
+            "error in app %r handling %s %s",
+            app,
+            method,
+            environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""),
+        )
+        if call.headers_sent:
+            outcome.aborted = True  # PEP 3333: the status is out; all we can do is cut the response
+            outcome.keep_alive = False
+        else:
+            try:
+                _error_response(call, outcome)
+            except _ClientGone:
+                outcome.aborted = True
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                error_log.exception("error closing the app's iterable (%r)", result)
+                if not call.headers_sent:
+                    outcome.keep_alive = False
+    outcome.body_bytes = call.sent
+    if not outcome.status and call.status:
+        outcome.status = call.status
+    return outcome
