@@ -1,0 +1,728 @@
+"""Tests for wsgikit._fcgi: record encoding, name-value pairs, the connection state machine."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import pytest
+
+from wsgikit._fcgi import (
+    FCGI_ABORT_REQUEST,
+    FCGI_AUTHORIZER,
+    FCGI_BEGIN_REQUEST,
+    FCGI_CANT_MPX_CONN,
+    FCGI_DATA,
+    FCGI_END_REQUEST,
+    FCGI_FILTER,
+    FCGI_GET_VALUES,
+    FCGI_GET_VALUES_RESULT,
+    FCGI_KEEP_CONN,
+    FCGI_MAX_CONNS,
+    FCGI_MAX_REQS,
+    FCGI_MPXS_CONNS,
+    FCGI_OVERLOADED,
+    FCGI_PARAMS,
+    FCGI_REQUEST_COMPLETE,
+    FCGI_RESPONDER,
+    FCGI_STDERR,
+    FCGI_STDIN,
+    FCGI_STDOUT,
+    FCGI_UNKNOWN_ROLE,
+    FCGI_UNKNOWN_TYPE,
+    Abort,
+    Event,
+    FastCGIConnection,
+    FastCGIError,
+    Request,
+    Stdin,
+    StdinEnd,
+    decode_params,
+    encode_end_of_stream,
+    encode_end_request,
+    encode_get_values_result,
+    encode_params,
+    encode_record,
+    encode_stream,
+    encode_unknown_type,
+)
+
+# -- helpers: a slow, obviously-correct reference decoder and stream builders -------------------
+
+
+def reference_records(data: bytes) -> list[tuple[int, int, bytes]]:
+    """Decode records one field at a time, asserting the framing rules our encoder promises."""
+    records = []
+    pos = 0
+    while pos < len(data):
+        assert len(data) - pos >= 8, "truncated header"
+        version = data[pos]
+        rtype = data[pos + 1]
+        rid = data[pos + 2] * 256 + data[pos + 3]
+        clen = data[pos + 4] * 256 + data[pos + 5]
+        plen = data[pos + 6]
+        assert version == 1
+        assert data[pos + 7] == 0, "reserved byte"
+        assert (clen + plen) % 8 == 0, "record not padded to a multiple of 8"
+        assert plen < 8, "more padding than needed"
+        content = data[pos + 8 : pos + 8 + clen]
+        assert len(content) == clen, "truncated content"
+        assert data[pos + 8 + clen : pos + 8 + clen + plen] == bytes(plen), "padding not zero"
+        records.append((rtype, rid, content))
+        pos += 8 + clen + plen
+    return records
+
+
+def begin(rid: int, role: int = FCGI_RESPONDER, flags: int = FCGI_KEEP_CONN) -> bytes:
+    return encode_record(FCGI_BEGIN_REQUEST, rid, struct.pack("!HB5x", role, flags))
+
+
+def params(rid: int, pairs: list[tuple[bytes, bytes]]) -> bytes:
+    records = b"".join(encode_stream(FCGI_PARAMS, rid, encode_params(pairs)))
+    return records + encode_end_of_stream(FCGI_PARAMS, rid)
+
+
+def stdin(rid: int, body: bytes) -> bytes:
+    return b"".join(encode_stream(FCGI_STDIN, rid, body)) + encode_end_of_stream(FCGI_STDIN, rid)
+
+
+def full_request(rid: int = 1, body: bytes = b"hello", flags: int = FCGI_KEEP_CONN) -> bytes:
+    return begin(rid, flags=flags) + params(rid, PARAMS) + stdin(rid, body)
+
+
+def bytewise(conn: FastCGIConnection, data: bytes) -> list[Event]:
+    events: list[Event] = []
+    for i in range(len(data)):
+        events += conn.feed(data[i : i + 1])
+    return events
+
+
+def started(*rids: int, multiplex: bool = True, max_requests: int = 64) -> FastCGIConnection:
+    """A connection with each of ``rids`` begun and its params complete (events discarded)."""
+    conn = FastCGIConnection(multiplex=multiplex, max_requests=max_requests)
+    for rid in rids:
+        conn.feed(begin(rid) + params(rid, PARAMS))
+    return conn
+
+
+PARAMS = [(b"REQUEST_METHOD", b"POST"), (b"SCRIPT_NAME", b""), (b"HTTP_X_LONG", b"v" * 300)]
+
+
+def join(chunks: list[bytes | memoryview]) -> bytes:
+    return b"".join(chunks)
+
+
+# -- record encoding ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 1000, 65535])
+def test_encode_record_pads_to_multiple_of_8(size: int) -> None:
+    content = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    record = encode_record(FCGI_STDOUT, 513, content)
+    assert reference_records(record) == [(FCGI_STDOUT, 513, content)]
+
+
+def test_encode_record_header_layout() -> None:
+    assert encode_record(
+        FCGI_STDOUT, 0x0102, b"abc"
+    ) == b"\x01\x06\x01\x02\x00\x03\x05\x00abc" + bytes(5)
+
+
+@pytest.mark.parametrize(
+    ("rtype", "rid", "content"),
+    [
+        pytest.param(FCGI_STDOUT, 1, bytes(65536), id="content-too-long"),
+        pytest.param(256, 1, b"", id="type-too-big"),
+        pytest.param(-1, 1, b"", id="type-negative"),
+        pytest.param(FCGI_STDOUT, 65536, b"", id="id-too-big"),
+        pytest.param(FCGI_STDOUT, -1, b"", id="id-negative"),
+    ],
+)
+def test_encode_record_rejects_bad_arguments(rtype: int, rid: int, content: bytes) -> None:
+    with pytest.raises(ValueError, match="FastCGI"):
+        encode_record(rtype, rid, content)
+
+
+@pytest.mark.parametrize("size", [1, 8192, 8193, 65535, 65536, 131070, 200_001])
+def test_encode_stream_splits_at_65535_with_padding(size: int) -> None:
+    data = bytes(i % 251 for i in range(size))
+    records = reference_records(join(encode_stream(FCGI_STDOUT, 7, data)))
+    assert [len(c) for _, _, c in records] == [min(65535, size - i) for i in range(0, size, 65535)]
+    assert {(t, r) for t, r, _ in records} == {(FCGI_STDOUT, 7)}
+    assert b"".join(c for _, _, c in records) == data
+
+
+def test_encode_stream_big_data_is_not_copied() -> None:
+    data = bytes(100_000)
+    views = [p for p in encode_stream(FCGI_STDOUT, 1, data) if isinstance(p, memoryview)]
+    assert [len(v) for v in views] == [65535, 100_000 - 65535]
+    assert all(v.obj is data for v in views)
+
+
+def test_encode_stream_small_data_is_one_piece() -> None:
+    assert encode_stream(FCGI_STDOUT, 1, b"abc") == [encode_record(FCGI_STDOUT, 1, b"abc")]
+
+
+def test_encode_stream_of_nothing_is_no_record() -> None:
+    assert encode_stream(FCGI_STDOUT, 1, b"") == []
+
+
+def test_encode_stream_accepts_bytearray_and_memoryview() -> None:
+    expected = join(encode_stream(FCGI_STDOUT, 1, b"x" * 70000))
+    assert join(encode_stream(FCGI_STDOUT, 1, bytearray(b"x" * 70000))) == expected
+    assert join(encode_stream(FCGI_STDOUT, 1, memoryview(b"x" * 70000))) == expected
+
+
+def test_encode_end_of_stream_is_empty_record() -> None:
+    assert encode_end_of_stream(FCGI_STDIN, 3) == b"\x01\x05\x00\x03\x00\x00\x00\x00"
+
+
+def test_encode_end_request_layout() -> None:
+    record = encode_end_request(2, 0x01020304, FCGI_OVERLOADED)
+    assert reference_records(record) == [(FCGI_END_REQUEST, 2, b"\x01\x02\x03\x04\x02\x00\x00\x00")]
+
+
+@pytest.mark.parametrize(
+    ("rid", "app_status", "protocol_status"),
+    [
+        pytest.param(0, 0, 0, id="null-id"),
+        pytest.param(1, -1, 0, id="negative-status"),
+        pytest.param(1, 1 << 32, 0, id="status-too-big"),
+        pytest.param(1, 0, 256, id="protocol-status-too-big"),
+    ],
+)
+def test_encode_end_request_rejects_bad_arguments(
+    rid: int, app_status: int, protocol_status: int
+) -> None:
+    with pytest.raises(ValueError, match="FastCGI"):
+        encode_end_request(rid, app_status, protocol_status)
+
+
+def test_encode_unknown_type_layout() -> None:
+    assert reference_records(encode_unknown_type(42)) == [
+        (FCGI_UNKNOWN_TYPE, 0, b"\x2a" + bytes(7))
+    ]
+
+
+def test_encode_get_values_result_layout() -> None:
+    record = encode_get_values_result({FCGI_MAX_REQS: b"10"})
+    assert reference_records(record) == [(FCGI_GET_VALUES_RESULT, 0, b"\x0d\x02FCGI_MAX_REQS10")]
+
+
+# -- name-value pairs --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name_len", "value_len", "prefix"),
+    [
+        pytest.param(1, 0, b"\x01\x00", id="1-1"),
+        pytest.param(127, 127, b"\x7f\x7f", id="127-127"),
+        pytest.param(1, 128, b"\x01\x80\x00\x00\x80", id="1-4"),
+        pytest.param(128, 1, b"\x80\x00\x00\x80\x01", id="4-1"),
+        pytest.param(300, 70000, b"\x80\x00\x01\x2c\x80\x01\x11\x70", id="4-4"),
+    ],
+)
+def test_encode_params_length_forms(name_len: int, value_len: int, prefix: bytes) -> None:
+    name, value = b"n" * name_len, b"v" * value_len
+    encoded = encode_params([(name, value)])
+    assert encoded == prefix + name + value
+    assert decode_params(encoded, max_pairs=1, max_size=1 << 20) == [(name, value)]
+
+
+def test_decode_params_keeps_order_and_duplicates() -> None:
+    pairs = [(b"B", b"1"), (b"A", b"2"), (b"B", b"3")]
+    assert decode_params(encode_params(pairs), max_pairs=3, max_size=100) == pairs
+
+
+def test_decode_params_empty_block() -> None:
+    assert decode_params(b"", max_pairs=0, max_size=0) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        pytest.param(b"\x01", "truncated before the value length", id="no-value-length"),
+        pytest.param(b"\x80\x00", "inside the 4-byte name length", id="cut-4-byte-name"),
+        pytest.param(b"\x01\x80\x00\x00", "inside the 4-byte value length", id="cut-4-byte-value"),
+        pytest.param(b"\x01\x05Ab", "run 4 bytes past", id="value-past-end"),
+        pytest.param(b"\x05\x00AB", "run 3 bytes past", id="name-past-end"),
+        pytest.param(b"\xff\xff\xff\xff\x00", "name length 2147483647 exceeds", id="huge-name"),
+        pytest.param(b"\x01\xff\xff\xff\xffA", "value length 2147483647 exceeds", id="huge-value"),
+        pytest.param(b"\x00\x01x", "empty name", id="empty-name"),
+        pytest.param(b"\x01\x00A\x01\x00B\x01\x00C", "more than 2 name-value pairs", id="too-many"),
+        pytest.param(b"\x01\x7fA" + b"v" * 127, "block of 130 bytes exceeds", id="too-big"),
+    ],
+)
+def test_decode_params_rejects_malformed(data: bytes, match: str) -> None:
+    with pytest.raises(FastCGIError, match=match):
+        decode_params(data, max_pairs=2, max_size=100)
+
+
+def test_encode_params_rejects_length_over_31_bits() -> None:
+    class Huge(bytes):
+        def __len__(self) -> int:
+            return 1 << 31
+
+    with pytest.raises(ValueError, match="2\\*\\*31"):
+        encode_params([(b"a", Huge())])
+
+
+# -- the connection: valid streams -------------------------------------------------------------
+
+EXPECTED = [
+    Request(1, True, PARAMS),
+    Stdin(1, b"hello"),
+    StdinEnd(1),
+]
+
+
+def test_whole_request_events() -> None:
+    assert FastCGIConnection().feed(full_request()) == EXPECTED
+
+
+def test_bytewise_feed_gives_identical_events() -> None:
+    assert bytewise(FastCGIConnection(), full_request()) == EXPECTED
+
+
+@pytest.mark.parametrize("size", [3, 7, 8, 9, 100])
+def test_chunked_feed_gives_identical_events(size: int) -> None:
+    data = full_request() + full_request(2, b"x" * 70000)
+    conn = FastCGIConnection()
+    events = []
+    for i in range(0, len(data), size):
+        events += conn.feed(data[i : i + size])
+    assert events == FastCGIConnection().feed(data)
+
+
+def test_feed_accepts_bytearray_and_memoryview() -> None:
+    data = full_request()
+    assert FastCGIConnection().feed(bytearray(data)) == EXPECTED
+    assert FastCGIConnection().feed(memoryview(data)) == EXPECTED
+
+
+def test_feed_counts_bytes_of_wide_memoryview() -> None:
+    data = full_request()  # a multiple of 8 bytes long: every record is padded
+    assert FastCGIConnection().feed(memoryview(data).cast("Q")) == EXPECTED
+
+
+def test_trailing_partial_record_is_kept_for_later() -> None:
+    conn = FastCGIConnection()
+    assert conn.feed(full_request() + begin(2)[:5]) == EXPECTED
+    assert conn.feed(begin(2)[5:] + params(2, [])) == [Request(2, True, [])]
+
+
+def test_request_waits_for_empty_params_record() -> None:
+    conn = FastCGIConnection()
+    assert conn.feed(begin(1) + encode_record(FCGI_PARAMS, 1, encode_params(PARAMS[:1]))) == []
+    assert conn.feed(encode_end_of_stream(FCGI_PARAMS, 1)) == [Request(1, True, PARAMS[:1])]
+
+
+def test_params_pair_split_across_records() -> None:
+    block = encode_params(PARAMS)
+    records = b"".join(
+        encode_record(FCGI_PARAMS, 1, block[i : i + 5]) for i in range(0, len(block), 5)
+    )
+    events = FastCGIConnection().feed(begin(1) + records + encode_end_of_stream(FCGI_PARAMS, 1))
+    assert events == [Request(1, True, PARAMS)]
+
+
+def test_padding_chosen_by_peer_is_skipped() -> None:
+    record = struct.pack("!BBHHBx", 1, FCGI_STDIN, 1, 3, 200) + b"abc" + bytes(200)
+    assert started(1).feed(record) == [Stdin(1, b"abc")]
+
+
+def test_one_stdin_event_per_record() -> None:
+    data = encode_record(FCGI_STDIN, 1, b"ab") + encode_record(FCGI_STDIN, 1, b"cd")
+    events = started(1).feed(data + encode_end_of_stream(FCGI_STDIN, 1))
+    assert events == [Stdin(1, b"ab"), Stdin(1, b"cd"), StdinEnd(1)]
+    assert all(type(e.data) is bytes for e in events if isinstance(e, Stdin))
+
+
+def test_keep_conn_flag_reported() -> None:
+    assert FastCGIConnection().feed(begin(1, flags=0) + params(1, [])) == [Request(1, False, [])]
+
+
+def test_reserved_flag_bits_ignored() -> None:
+    events = FastCGIConnection().feed(begin(1, flags=0xFE) + params(1, []))
+    assert events == [Request(1, False, [])]
+
+
+def test_multiplexed_interleaved_requests() -> None:
+    data = (
+        begin(1)
+        + begin(2)
+        + params(2, [(b"B", b"2")])
+        + encode_record(FCGI_PARAMS, 1, encode_params([(b"A", b"1")]))
+        + encode_record(FCGI_STDIN, 2, b"two")
+        + encode_end_of_stream(FCGI_PARAMS, 1)
+        + encode_record(FCGI_STDIN, 1, b"one")
+        + encode_end_of_stream(FCGI_STDIN, 2)
+        + encode_end_of_stream(FCGI_STDIN, 1)
+    )
+    expected = [
+        Request(2, True, [(b"B", b"2")]),
+        Stdin(2, b"two"),
+        Request(1, True, [(b"A", b"1")]),
+        Stdin(1, b"one"),
+        StdinEnd(2),
+        StdinEnd(1),
+    ]
+    assert FastCGIConnection().feed(data) == expected
+    assert bytewise(FastCGIConnection(), data) == expected
+
+
+def test_request_id_reusable_after_request_done() -> None:
+    conn = FastCGIConnection()
+    conn.feed(full_request())
+    conn.request_done(1)
+    assert conn.feed(full_request()) == EXPECTED
+
+
+def test_active_requests_counts_begun_ids() -> None:
+    conn = started(1, 2)
+    conn.request_done(1)
+    assert conn.active_requests == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "should_close"),
+    [pytest.param(0, True, id="no-keep-conn"), pytest.param(FCGI_KEEP_CONN, False, id="keep-conn")],
+)
+def test_should_close_after_request_done(flags: int, should_close: bool) -> None:
+    conn = FastCGIConnection()
+    conn.feed(full_request(flags=flags))
+    conn.request_done(1)
+    assert conn.should_close is should_close
+
+
+def test_request_done_unknown_id_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="not active"):
+        FastCGIConnection().request_done(1)
+
+
+# -- records for inactive ids (spec §3.3: ignored) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        pytest.param(encode_record(FCGI_PARAMS, 5, b"\x01\x00A"), id="params"),
+        pytest.param(encode_record(FCGI_STDIN, 5, b"x"), id="stdin"),
+        pytest.param(encode_end_of_stream(FCGI_STDIN, 5), id="stdin-end"),
+        pytest.param(encode_record(FCGI_DATA, 5, b"x"), id="data"),
+        pytest.param(encode_record(FCGI_ABORT_REQUEST, 5), id="abort"),
+    ],
+)
+def test_records_for_inactive_id_are_ignored(record: bytes) -> None:
+    conn = started(1)
+    assert conn.feed(record) == []
+    assert conn.data_to_send() == b""
+
+
+def test_body_after_request_done_is_ignored() -> None:
+    conn = started(1)
+    conn.request_done(1)
+    assert conn.feed(stdin(1, b"late body")) == []
+
+
+# -- management records and refusals answered by the codec -------------------------------------
+
+
+def get_values(*names: bytes) -> bytes:
+    return encode_record(FCGI_GET_VALUES, 0, encode_params([(n, b"") for n in names]))
+
+
+def answer(conn: FastCGIConnection, data: bytes) -> list[tuple[int, int, bytes]]:
+    assert conn.feed(data) == []
+    return reference_records(conn.data_to_send())
+
+
+def test_get_values_answers_known_names_only() -> None:
+    conn = FastCGIConnection(max_requests=10)
+    records = answer(conn, get_values(FCGI_MAX_REQS, b"NOT_A_VALUE", FCGI_MPXS_CONNS))
+    assert records == [
+        (
+            FCGI_GET_VALUES_RESULT,
+            0,
+            encode_params([(FCGI_MAX_REQS, b"10"), (FCGI_MPXS_CONNS, b"1")]),
+        )
+    ]
+
+
+def test_get_values_reflects_no_multiplexing() -> None:
+    records = answer(FastCGIConnection(multiplex=False), get_values(FCGI_MAX_REQS, FCGI_MPXS_CONNS))
+    assert decode_params(records[0][2], max_pairs=9, max_size=99) == [
+        (FCGI_MAX_REQS, b"1"),
+        (FCGI_MPXS_CONNS, b"0"),
+    ]
+
+
+def test_get_values_max_conns_from_constructor() -> None:
+    conn = FastCGIConnection(values={FCGI_MAX_CONNS: b"50"})
+    records = answer(conn, get_values(FCGI_MAX_CONNS))
+    assert records == [(FCGI_GET_VALUES_RESULT, 0, encode_params([(FCGI_MAX_CONNS, b"50")]))]
+
+
+def test_get_values_max_conns_omitted_when_unknown() -> None:
+    assert answer(FastCGIConnection(), get_values(FCGI_MAX_CONNS)) == [
+        (FCGI_GET_VALUES_RESULT, 0, b"")
+    ]
+
+
+def test_get_values_duplicate_name_answered_once() -> None:
+    records = answer(FastCGIConnection(), get_values(FCGI_MPXS_CONNS, FCGI_MPXS_CONNS))
+    assert records == [(FCGI_GET_VALUES_RESULT, 0, encode_params([(FCGI_MPXS_CONNS, b"1")]))]
+
+
+@pytest.mark.parametrize("rtype", [0, 12, 255])
+def test_unknown_management_type_answered(rtype: int) -> None:
+    records = answer(FastCGIConnection(), encode_record(rtype, 0, b"whatever"))
+    assert records == [(FCGI_UNKNOWN_TYPE, 0, bytes([rtype]) + bytes(7))]
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        pytest.param(FCGI_AUTHORIZER, id="authorizer"),
+        pytest.param(FCGI_FILTER, id="filter"),
+        pytest.param(0, id="zero"),
+        pytest.param(999, id="unknown"),
+    ],
+)
+def test_unsupported_role_refused_with_unknown_role(role: int) -> None:
+    records = answer(FastCGIConnection(), begin(3, role=role))
+    assert records == [(FCGI_END_REQUEST, 3, bytes(4) + bytes([FCGI_UNKNOWN_ROLE]) + bytes(3))]
+
+
+def test_refused_request_streams_are_ignored() -> None:
+    conn = FastCGIConnection()
+    conn.feed(begin(3, role=FCGI_FILTER))
+    assert conn.feed(params(3, PARAMS) + stdin(3, b"x") + encode_record(FCGI_DATA, 3, b"d")) == []
+    assert conn.active_requests == 0
+
+
+def test_refused_request_without_keep_conn_asks_to_close() -> None:
+    conn = FastCGIConnection()
+    conn.feed(begin(3, role=FCGI_AUTHORIZER, flags=0))
+    assert conn.should_close is True
+
+
+def test_second_request_refused_when_not_multiplexing() -> None:
+    conn = started(1, multiplex=False)
+    records = answer(conn, begin(2))
+    assert records == [(FCGI_END_REQUEST, 2, bytes(4) + bytes([FCGI_CANT_MPX_CONN]) + bytes(3))]
+    assert conn.feed(stdin(1, b"ok")) == [Stdin(1, b"ok"), StdinEnd(1)]
+
+
+def test_request_over_max_requests_refused_as_overloaded() -> None:
+    conn = started(1, 2, max_requests=2)
+    records = answer(conn, begin(3))
+    assert records == [(FCGI_END_REQUEST, 3, bytes(4) + bytes([FCGI_OVERLOADED]) + bytes(3))]
+
+
+def test_data_to_send_empties_outbox() -> None:
+    conn = FastCGIConnection()
+    conn.feed(encode_record(12, 0))
+    conn.data_to_send()
+    assert conn.data_to_send() == b""
+
+
+# -- abort ------------------------------------------------------------------------------------
+
+
+def test_abort_after_request_is_an_event() -> None:
+    assert started(1).feed(encode_record(FCGI_ABORT_REQUEST, 1)) == [Abort(1)]
+
+
+def test_abort_keeps_id_active_until_request_done() -> None:
+    conn = started(1)
+    conn.feed(encode_record(FCGI_ABORT_REQUEST, 1))
+    assert conn.active_requests == 1
+
+
+def test_abort_before_params_complete_answered_by_codec() -> None:
+    conn = FastCGIConnection()
+    assert conn.feed(begin(1) + encode_record(FCGI_ABORT_REQUEST, 1)) == []
+    assert reference_records(conn.data_to_send()) == [(FCGI_END_REQUEST, 1, bytes(8))]
+    assert conn.active_requests == 0
+
+
+# -- hostile input ----------------------------------------------------------------------------
+
+HOSTILE = [
+    pytest.param(b"\x02" + begin(1)[1:], "unsupported FastCGI version 2", id="version"),
+    pytest.param(begin(1) + begin(1), "already active", id="begin-twice"),
+    pytest.param(
+        encode_record(FCGI_BEGIN_REQUEST, 1, bytes(7)), "is 7 bytes, expected 8", id="begin-short"
+    ),
+    pytest.param(
+        encode_record(FCGI_BEGIN_REQUEST, 1, bytes(9)), "is 9 bytes, expected 8", id="begin-long"
+    ),
+    pytest.param(begin(0), "null request id", id="begin-id-0"),
+    pytest.param(encode_record(FCGI_PARAMS, 0, b""), "null request id", id="params-id-0"),
+    pytest.param(encode_record(FCGI_STDIN, 0, b"x"), "null request id", id="stdin-id-0"),
+    pytest.param(encode_record(FCGI_ABORT_REQUEST, 0), "null request id", id="abort-id-0"),
+    pytest.param(begin(1) + stdin(1, b"x"), "before FCGI_PARAMS ended", id="stdin-before-params"),
+    pytest.param(
+        full_request() + encode_record(FCGI_STDIN, 1, b"x"),
+        "after its empty STDIN",
+        id="stdin-after-end",
+    ),
+    pytest.param(
+        full_request() + encode_end_of_stream(FCGI_STDIN, 1),
+        "after its empty STDIN",
+        id="stdin-end-twice",
+    ),
+    pytest.param(
+        full_request() + params(1, []), "after its params stream ended", id="params-twice"
+    ),
+    pytest.param(
+        begin(1) + params(1, [(b"A", b"v" * 2000)]), "exceed 1000 bytes", id="params-too-big"
+    ),
+    pytest.param(
+        begin(1) + params(1, [(b"A", b"")] * 4), "more than 3 name-value", id="too-many-params"
+    ),
+    pytest.param(
+        begin(1) + encode_record(FCGI_PARAMS, 1, b"\x05\x05ab") + params(1, []),
+        "past the data",
+        id="params-cut",
+    ),
+    pytest.param(
+        begin(1) + encode_record(FCGI_STDOUT, 1, b"x"), "sent by applications", id="stdout-in"
+    ),
+    pytest.param(encode_record(FCGI_STDERR, 1, b"x"), "sent by applications", id="stderr-in"),
+    pytest.param(encode_end_request(1, 0, 0), "sent by applications", id="end-request-in"),
+    pytest.param(encode_get_values_result({}), "sent by applications", id="get-values-result-in"),
+    pytest.param(encode_unknown_type(12), "sent by applications", id="unknown-type-in"),
+    pytest.param(encode_record(FCGI_GET_VALUES, 1), "with request id 1", id="get-values-id-1"),
+    pytest.param(encode_record(12, 1), "unknown FastCGI record type 12", id="unknown-app-type"),
+    pytest.param(
+        full_request() + encode_record(FCGI_DATA, 1, b"d"), "FCGI_DATA for RESPONDER", id="data"
+    ),
+    pytest.param(
+        full_request() + encode_record(FCGI_ABORT_REQUEST, 1, b"x"),
+        "carries 1 bytes",
+        id="abort-body",
+    ),
+    pytest.param(
+        full_request() + encode_record(FCGI_ABORT_REQUEST, 1) * 2,
+        "after FCGI_ABORT_REQUEST",
+        id="abort-twice",
+    ),
+    pytest.param(
+        begin(1) + params(1, []) + encode_record(FCGI_ABORT_REQUEST, 1) + stdin(1, b"x"),
+        "after FCGI_ABORT_REQUEST",
+        id="stdin-after-abort",
+    ),
+    pytest.param(
+        encode_record(FCGI_GET_VALUES, 0, encode_params([(FCGI_MAX_REQS, b"1")])),
+        "non-empty value",
+        id="get-values-with-value",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "match"), HOSTILE)
+def test_hostile_input_raises(data: bytes, match: str) -> None:
+    conn = FastCGIConnection(max_params_size=1000, max_params=3)
+    with pytest.raises(FastCGIError, match=match):
+        conn.feed(data)
+
+
+@pytest.mark.parametrize(("data", "match"), HOSTILE)
+def test_hostile_input_raises_bytewise(data: bytes, match: str) -> None:
+    conn = FastCGIConnection(max_params_size=1000, max_params=3)
+    with pytest.raises(FastCGIError, match=match):
+        bytewise(conn, data)
+
+
+def test_error_is_sticky() -> None:
+    conn = FastCGIConnection()
+    with pytest.raises(FastCGIError):
+        conn.feed(b"\x09" * 8)
+    with pytest.raises(FastCGIError, match="version 9"):
+        conn.feed(full_request())
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        pytest.param(b"\x01", id="in-header"),
+        pytest.param(encode_record(FCGI_STDIN, 2, b"abc")[:-1], id="in-padding"),
+        pytest.param(encode_record(FCGI_STDIN, 2, b"abc")[:10], id="in-content"),
+    ],
+)
+def test_feed_eof_inside_record_raises(tail: bytes) -> None:
+    conn = FastCGIConnection()
+    conn.feed(full_request() + tail)
+    with pytest.raises(FastCGIError, match="connection closed inside a record"):
+        conn.feed_eof()
+
+
+def test_feed_eof_between_records_is_clean() -> None:
+    conn = FastCGIConnection()
+    conn.feed(full_request())
+    conn.feed_eof()  # raises on a cut record; here it must not
+    assert conn.active_requests == 1
+
+
+# -- constructor validation -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"max_requests": 0}, id="max-requests-0"),
+        pytest.param({"max_params": -1}, id="max-params-negative"),
+        pytest.param({"max_params_size": -1}, id="max-size-negative"),
+        pytest.param(
+            {"values": {FCGI_MPXS_CONNS: b"1"}, "multiplex": False}, id="mpxs-contradiction"
+        ),
+        pytest.param({"values": {"FCGI_MAX_CONNS": b"1"}}, id="str-name"),
+        pytest.param({"values": {b"X": b"v" * 70000}}, id="values-too-big"),
+    ],
+)
+def test_constructor_rejects_bad_settings(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        FastCGIConnection(**kwargs)  # type: ignore[arg-type]
+
+
+# -- response helpers ----------------------------------------------------------------------
+
+
+def test_respond_produces_stdout_records() -> None:
+    data = b"Status: 200 OK\r\n\r\n" + b"z" * 140_000
+    records = reference_records(join(started(1).respond(1, data)))
+    assert {(t, r) for t, r, _ in records} == {(FCGI_STDOUT, 1)}
+    assert b"".join(c for _, _, c in records) == data
+
+
+def test_end_request_closes_stdout_then_ends() -> None:
+    records = reference_records(started(4).end_request(4, app_status=3))
+    assert records == [(FCGI_STDOUT, 4, b""), (FCGI_END_REQUEST, 4, b"\x00\x00\x00\x03" + bytes(4))]
+
+
+def test_end_request_closes_stderr_when_used() -> None:
+    conn = started(4)
+    err = reference_records(join(conn.stderr(4, b"oops")))
+    records = reference_records(conn.end_request(4))
+    assert err == [(FCGI_STDERR, 4, b"oops")]
+    assert [(t, c) for t, _, c in records] == [
+        (FCGI_STDOUT, b""),
+        (FCGI_STDERR, b""),
+        (FCGI_END_REQUEST, bytes([0, 0, 0, 0, FCGI_REQUEST_COMPLETE, 0, 0, 0])),
+    ]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda c: c.respond(0, b"x"), id="respond"),
+        pytest.param(lambda c: c.stderr(0, b"x"), id="stderr"),
+        pytest.param(lambda c: c.end_request(0), id="end-request"),
+        pytest.param(lambda c: c.respond(65536, b"x"), id="respond-big-id"),
+    ],
+)
+def test_response_helpers_reject_bad_ids(call: Callable[[FastCGIConnection], object]) -> None:
+    with pytest.raises(ValueError, match="request id"):
+        call(FastCGIConnection())
