@@ -760,3 +760,35 @@ def test_validated_apps_are_served(app: Any) -> None:
     raw, outcome = serve(validator(app))
     assert raw.startswith(b"HTTP/1.1 200 OK")
     assert outcome.keep_alive
+
+
+def test_bad_request_from_the_body_reader_is_answered_with_its_status(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from wsgikit.gateway import BadRequest
+
+    class Reader:
+        def read(self, size: int) -> bytes:
+            raise BadRequest(413, "body over the limit")
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        environ["wsgi.input"].read()
+        start_response("200 OK", [])
+        return [b"never"]
+
+    head = Head(method="POST")
+    env = build_environ(head, CONN, InputStream(Reader(), None))
+    sink = Sink()
+    with caplog.at_level(logging.INFO, logger="wsgikit.error"):
+        outcome = run_app(app, env, sink, method="POST", version=(1, 1), keep_alive=True)
+    assert sink.data.startswith(b"HTTP/1.1 413 ")
+    assert outcome.keep_alive is False
+    assert "body over the limit" in caplog.text
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_for_peer_copies_the_base() -> None:
+    info = CONN.for_peer(("192.0.2.1", 1234))
+    assert info.base["REMOTE_ADDR"] == "192.0.2.1"
+    assert info.base["REMOTE_PORT"] == "1234"
+    assert CONN.base["REMOTE_ADDR"] == "10.0.0.1"

@@ -3,11 +3,27 @@
 Wrap an app and mount two apps::
 
     from wsgikit import pipeline
+    from wsgikit.middleware import Dispatcher, ErrorMiddleware, GzipMiddleware
+
     app = pipeline(ErrorMiddleware, GzipMiddleware, app=Dispatcher({"/": site, "/api": api}))
 """
 
 from __future__ import annotations
 
+from wsgikit.compose import pipeline
+from wsgikit.lint import LintError, LintMiddleware
+from wsgikit.testing import Result, call_app, check_middleware, make_environ, serve_in_thread
+
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "LintError",
+    "LintMiddleware",
+    "Result",
+    "__version__",
+    "call_app",
+    "check_middleware",
+    "make_environ",
+    "pipeline",
+    "serve_in_thread",
+]

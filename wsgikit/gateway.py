@@ -16,18 +16,27 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from email.utils import formatdate
-from typing import IO, Any, Protocol
-from urllib.parse import unquote_to_bytes
+from http import HTTPStatus
+from typing import Any, Protocol
 
+from wsgikit._environ import (
+    BodyReader,
+    ConnectionInfo,
+    FileWrapper,
+    HTTPRequest,
+    InputStream,
+    build_environ,
+    environ_from_cgi,
+)
 from wsgikit._http11 import format_response_head
 from wsgikit._wsgi_rules import check_headers, check_status
 from wsgikit.types import OptExcInfo, WSGIApplication, WSGIEnvironment
 
 __all__ = [
+    "BadRequest",
     "BodyReader",
     "ConnectionInfo",
     "FileWrapper",
@@ -45,10 +54,17 @@ error_log = logging.getLogger("wsgikit.error")
 _NO_EXC: OptExcInfo = (None, None, None)
 
 
-class BodyReader(Protocol):
-    """The server's side of a request body: ``read(n)`` gives 1..n bytes, or b"" at the end."""
+class BadRequest(Exception):
+    """Raised by a server's body reader: the request body is bad, too slow, or the client left.
 
-    def read(self, size: int, /) -> bytes: ...
+    When the app lets it through and nothing was sent yet, the engine answers ``status`` instead of
+    a 500, and logs one line (no traceback: it is the client's fault, not the app's).
+    """
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
 
 
 class ResponseSink(Protocol):
@@ -60,221 +76,6 @@ class ResponseSink(Protocol):
     """
 
     def send(self, *parts: bytes) -> None: ...
-
-
-class HTTPRequest(Protocol):
-    """What :func:`build_environ` needs of a parsed request (``wsgikit._http11.RequestHead``)."""
-
-    method: str
-    target: bytes
-    path: bytes
-    query: bytes
-    authority: bytes | None
-    version: tuple[int, int]
-    headers: list[tuple[bytes, bytes]]
-
-
-class ConnectionInfo:
-    """Facts about the connection and server that go into every environ of a connection."""
-
-    __slots__ = ("base",)
-
-    def __init__(
-        self,
-        *,
-        server_name: str,
-        server_port: int | str,
-        peer: tuple[str, int] | str | None = None,
-        scheme: str = "http",
-        script_name: str = "",
-        multithread: bool = True,
-        multiprocess: bool = False,
-        errors: IO[str] | None = None,
-    ) -> None:
-        base: dict[str, Any] = {
-            "SERVER_NAME": server_name,
-            "SERVER_PORT": str(server_port),
-            "SCRIPT_NAME": script_name.rstrip("/"),
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": scheme,
-            "wsgi.errors": errors if errors is not None else sys.stderr,
-            "wsgi.multithread": multithread,
-            "wsgi.multiprocess": multiprocess,
-            "wsgi.run_once": False,
-            "wsgi.file_wrapper": FileWrapper,
-        }
-        if scheme == "https":
-            base["HTTPS"] = "on"
-        if isinstance(peer, tuple):
-            base["REMOTE_ADDR"] = peer[0]
-            base["REMOTE_PORT"] = str(peer[1])
-        elif peer is not None:  # a unix socket peer has no address; CGI wants something there
-            base["REMOTE_ADDR"] = peer or "127.0.0.1"
-        self.base = base
-
-
-class InputStream:
-    """``wsgi.input``: reads never go past the body (PEP 3333: an app must not read more).
-
-    ``length`` is the Content-Length, or None for a body that ends itself (chunked), where the
-    reader returns b"" at the end and ``wsgi.input_terminated`` is set.
-    """
-
-    __slots__ = ("_buf", "_reader", "_remaining")
-
-    def __init__(self, reader: BodyReader, length: int | None) -> None:
-        self._reader = reader
-        self._remaining = length  # None: unknown, the reader says when it ends
-        self._buf = b""
-
-    def _fill(self, size: int) -> bytes:
-        """At most ``size`` new bytes from the reader (b"" at the end of the body)."""
-        if self._remaining is not None:
-            if self._remaining <= 0:
-                return b""
-            size = min(size, self._remaining)
-        data = self._reader.read(size)
-        if self._remaining is not None:
-            if not data:  # the client stopped before Content-Length: treat as the end
-                self._remaining = 0
-                return b""
-            self._remaining -= len(data)
-        return data
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        if size is None or size < 0:
-            parts = [self._buf]
-            self._buf = b""
-            while chunk := self._fill(65536):
-                parts.append(chunk)
-            return b"".join(parts)
-        if self._buf:
-            data, self._buf = self._buf[:size], self._buf[size:]
-            return data
-        return self._fill(size) if size else b""
-
-    def readline(self, size: int | None = -1, /) -> bytes:
-        limit = -1 if size is None else size
-        while True:
-            end = self._buf.find(b"\n") + 1
-            if end or (0 <= limit <= len(self._buf)):
-                cut = end if end and (limit < 0 or end <= limit) else limit
-                if cut <= 0:
-                    cut = end
-                line, self._buf = self._buf[:cut], self._buf[cut:]
-                return line
-            chunk = self._fill(8192)
-            if not chunk:
-                line, self._buf = self._buf, b""
-                return line
-            self._buf += chunk
-
-    def readlines(self, hint: int = -1, /) -> list[bytes]:
-        lines: list[bytes] = []
-        total = 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if 0 < hint <= total:
-                break
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        while line := self.readline():
-            yield line
-
-
-class FileWrapper:
-    """``wsgi.file_wrapper`` (PEP 3333 "Optional Platform-Specific File Handling").
-
-    Iterating gives ``blksize`` chunks; servers that can send the file with ``os.sendfile``.
-    """
-
-    __slots__ = ("blksize", "close", "filelike")
-
-    def __init__(self, filelike: IO[bytes], blksize: int = 65536) -> None:
-        self.filelike = filelike
-        self.blksize = blksize
-        close = getattr(filelike, "close", None)
-        if close is not None:
-            self.close = close
-
-    def __iter__(self) -> Iterator[bytes]:
-        read = self.filelike.read
-        while data := read(self.blksize):
-            yield data
-
-
-# -- environ -------------------------------------------------------------------------------------
-
-_header_keys: dict[bytes, str | None] = {}
-
-
-def _environ_key(name: bytes) -> str | None:
-    """HTTP_* key of a header name; None for names with "_" (a "-"/"_" spoofing vector) — cached."""
-    key = _header_keys.get(name)
-    if key is None and name not in _header_keys:
-        text = name.decode("latin-1")
-        if "_" not in text:
-            upper = text.upper().replace("-", "_")
-            key = upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
-        if len(_header_keys) < 2048:  # bounded: header names are client-chosen
-            _header_keys[name] = key
-    return key
-
-
-def build_environ(head: HTTPRequest, conn: ConnectionInfo, body: InputStream) -> WSGIEnvironment:
-    """The PEP 3333 environ of an HTTP request: latin-1 "bytes-as-str" values, HTTP_* headers."""
-    environ = conn.base.copy()
-    path = head.path
-    path_info = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
-    script_name: str = environ["SCRIPT_NAME"]
-    if script_name and (path_info == script_name or path_info.startswith(script_name + "/")):
-        path_info = path_info[len(script_name) :]
-    environ["REQUEST_METHOD"] = head.method
-    environ["PATH_INFO"] = path_info
-    environ["QUERY_STRING"] = head.query.decode("latin-1")
-    environ["REQUEST_URI"] = head.target.decode("latin-1")
-    environ["SERVER_PROTOCOL"] = "HTTP/%d.%d" % head.version
-    environ["wsgi.input"] = body
-    environ["wsgi.input_terminated"] = True
-    for name, value in head.headers:
-        key = _environ_key(name)
-        if key is None:
-            continue
-        text = value.decode("latin-1")
-        if key in environ and key.startswith("HTTP_"):
-            # RFC 9110 §5.3: repeated fields combine with ", "; cookies with "; " (RFC 6265 §5.4).
-            sep = "; " if key == "HTTP_COOKIE" else ", "
-            environ[key] = environ[key] + sep + text
-        else:
-            environ[key] = text
-    if head.authority is not None:  # RFC 9112 §3.2.2: the absolute-form's authority replaces Host
-        environ["HTTP_HOST"] = head.authority.decode("latin-1")
-    return environ
-
-
-def environ_from_cgi(
-    params: Iterable[tuple[bytes, bytes]], conn: ConnectionInfo, body: InputStream
-) -> WSGIEnvironment:
-    """The environ of a request that arrived as CGI meta-variables (FastCGI, SCGI, CGI).
-
-    Values are decoded as latin-1 (PEP 3333). ``HTTP_PROXY`` is dropped: it is the client's
-    ``Proxy:`` header, never configuration (httpoxy, CVE-2016-5385). ``HTTPS=on`` sets the scheme.
-    """
-    environ = conn.base.copy()
-    for name, value in params:
-        environ[name.decode("latin-1")] = value.decode("latin-1")
-    environ.pop("HTTP_PROXY", None)
-    if environ.get("HTTPS", "").lower() in ("on", "1", "yes"):
-        environ["wsgi.url_scheme"] = "https"
-    environ.setdefault("SCRIPT_NAME", "")
-    environ.setdefault("PATH_INFO", "")
-    environ.setdefault("QUERY_STRING", "")
-    environ.setdefault("SERVER_PROTOCOL", "HTTP/1.0")
-    environ["wsgi.input"] = body
-    environ["wsgi.input_terminated"] = True
-    return environ
 
 
 # -- the call ------------------------------------------------------------------------------------
@@ -502,10 +303,11 @@ def _sendfile(call: _Call, wrapper: FileWrapper) -> bool:
     return True
 
 
-def _error_response(call: _Call, outcome: Outcome) -> None:
-    """A plain 500 when nothing was sent yet; the connection closes after it."""
-    body = b"Internal Server Error\n"
-    call.status = "500 Internal Server Error"
+def _error_response(call: _Call, outcome: Outcome, status: int = 500) -> None:
+    """A plain error response when nothing was sent yet; the connection closes after it."""
+    reason = HTTPStatus(status).phrase
+    body = f"{reason}\n".encode()
+    call.status = f"{status} {reason}"
     call.headers = [
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Content-Length", str(len(body))),
@@ -568,6 +370,16 @@ def run_app(
         error_log.debug("client went away during %s %s", method, environ.get("PATH_INFO"))
         outcome.aborted = True
         outcome.keep_alive = False
+    except BadRequest as exc:
+        error_log.info("bad request body (%s %s): %s", method, environ.get("PATH_INFO"), exc)
+        outcome.keep_alive = False
+        if call.headers_sent:
+            outcome.aborted = True
+        else:
+            try:
+                _error_response(call, outcome, exc.status)
+            except _ClientGone:
+                outcome.aborted = True
     except Exception:
         error_log.exception(
             "error in app %r handling %s %s",
