@@ -1,0 +1,205 @@
+"""The session cookie: reading it from the Cookie header, signing and checking values, and writing
+Set-Cookie. Private to :mod:`wsgikit.middleware.sessions`; the middleware holds one.
+
+Values are signed with itsdangerous (HMAC-SHA256, a timestamp checked against ``max_age``), with
+the current secret last in the key list so that ``secret_fallbacks`` still verify::
+
+    codec.sign_data({"user": 1})  ->  "eyJ1c2VyIjoxfQ.Zq3x9w.T0h..."
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import warnings
+import zlib
+from collections.abc import Sequence
+from email.utils import formatdate
+from typing import Any
+
+from itsdangerous import BadData, SignatureExpired, TimestampSigner
+from itsdangerous.encoding import base64_decode, base64_encode
+
+from wsgikit.middleware.sessions._errors import SessionDataError
+from wsgikit.types import WSGIEnvironment
+
+with warnings.catch_warnings():
+    # WebOb 1.8 imports the stdlib ``cgi`` module, deprecated by PEP 594: WebOb's import, not ours.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from webob.cookies import Morsel, parse_cookie  # type: ignore[import-untyped, unused-ignore]
+
+# Distinct salts: a signed data cookie never passes as a signed id, and the other way round.
+_DATA_SALT = "wsgikit.sessions.data"
+_ID_SALT = "wsgikit.sessions.id"
+_EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
+_COMPRESS_OVER = 200  # bytes of JSON; below, zlib's header costs more than it saves
+_VALUE_MARK, _EXPIRES_MARK = b"wsgikitVALUEmark", b"wsgikitEXPIRESmark"
+_session_id = re.compile(r"[A-Za-z0-9_-]{43}\Z").match  # secrets.token_urlsafe(32)
+
+
+def dump_json(data: dict[str, Any]) -> str:
+    """Compact JSON, or :class:`SessionDataError` naming what JSON cannot hold."""
+    try:
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:  # a set, bytes; NaN; a cycle; depth
+        raise SessionDataError(f"the session cannot be saved as JSON: {exc}") from None
+
+
+def load_json(text: str | bytes) -> dict[str, Any] | None:
+    """The dict in ``text``, or None when it is not a JSON object."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return data if type(data) is dict else None
+
+
+class Codec:
+    """Everything about the cookie of one SessionMiddleware."""
+
+    def __init__(
+        self,
+        *,
+        secret: str | bytes,
+        fallbacks: Sequence[str | bytes],
+        name: str,
+        max_age: int,
+        httponly: bool,
+        samesite: str | None,
+        path: str,
+        domain: str | None,
+        secure: bool | None,
+    ) -> None:
+        self.name, self.max_age = name, max_age
+        self._name_bytes = name.encode("ascii")
+        # itsdangerous signs with the last key and verifies with each, newest first.
+        keys = [k.encode() if isinstance(k, str) else k for k in (*reversed(fallbacks), secret)]
+        self._data = _signer(keys, _DATA_SALT)
+        self._ids = _signer(keys, _ID_SALT)
+        # Verified first with the current secret alone: a value only a fallback verifies is
+        # re-signed, so sessions move to the new key before the old one is retired.
+        self._rotating = bool(fallbacks)
+        self._data_now = _signer(keys[-1:], _DATA_SALT)
+        self._ids_now = _signer(keys[-1:], _ID_SALT)
+        # The attributes never change: WebOb serialises them once, per value Secure can take.
+        flags = (False, True) if secure is None else (secure,)
+        attrs: dict[str, Any] = {
+            "path": path,
+            "domain": domain,
+            "httponly": httponly,
+            "samesite": samesite,
+        }
+        self._templates = {
+            flag: _template(name, **attrs, max_age=max_age, secure=flag) for flag in flags
+        }
+        self._expired = {
+            flag: _template(name, **attrs, max_age=0, secure=flag) % ("", _EPOCH) for flag in flags
+        }
+        self._expires = (0, "")  # (second, Expires value): formatted once a second
+
+    def candidates(self, environ: WSGIEnvironment) -> list[str]:
+        """Every value of our cookie in the request, most specific path first (RFC 6265 §5.4)."""
+        header = environ.get("HTTP_COOKIE")
+        if not header or self.name not in header:
+            return []
+        try:  # WebOb skips junk and other apps' malformed cookies instead of failing
+            pairs = list(parse_cookie(header))
+        except (UnicodeError, ValueError):  # not latin-1: not a header PEP 3333 allows
+            return []
+        name = self._name_bytes
+        return [value.decode("latin-1") for key, value in pairs if key == name and value]
+
+    def read_data(self, value: str) -> tuple[dict[str, Any] | None, bool]:
+        """(session data, signed with an old secret) of a cookie value; None if not valid."""
+        payload, old = self._unsign(self._data_now, self._data, value)
+        if payload is None:
+            return None, False
+        try:
+            if payload[:1] == b".":  # compressed; signed by us, so no zip bomb to fear
+                payload = zlib.decompress(base64_decode(payload[1:]))
+            else:
+                payload = base64_decode(payload)
+        except (BadData, zlib.error):
+            return None, False
+        data = load_json(payload)
+        return (data, old) if data is not None else (None, False)
+
+    def read_id(self, value: str) -> tuple[str | None, bool]:
+        """(session id, signed with an old secret) of a cookie value; None if not valid."""
+        raw, old = self._unsign(self._ids_now, self._ids, value)
+        sid = raw.decode("ascii", "replace") if raw is not None else ""
+        return (sid, old) if _session_id(sid) else (None, False)
+
+    def _unsign(
+        self, now: TimestampSigner, every: TimestampSigner, value: str
+    ) -> tuple[bytes | None, bool]:
+        try:
+            return now.unsign(value, max_age=self.max_age), False
+        except SignatureExpired:  # the current secret signed it, too long ago
+            return None, False
+        except BadData:  # tampered, malformed, or signed with a fallback secret
+            if not self._rotating:
+                return None, False
+        try:
+            return every.unsign(value, max_age=self.max_age), True
+        except BadData:
+            return None, False
+
+    def sign_data(self, data: dict[str, Any]) -> str:
+        """The signed cookie value for ``data``: base64url JSON, zlib-compressed when it helps."""
+        raw = dump_json(data).encode("utf-8")
+        payload = base64_encode(raw)
+        if len(raw) > _COMPRESS_OVER:
+            packed = b"." + base64_encode(zlib.compress(raw, 6))
+            payload = packed if len(packed) < len(payload) else payload
+        return self._data.sign(payload).decode("ascii")
+
+    def sign_id(self, session_id: str) -> str:
+        return self._ids.sign(session_id).decode("ascii")
+
+    def set_cookie(self, value: str, secure: bool) -> str:
+        """The Set-Cookie value that stores ``value`` for ``max_age`` seconds."""
+        now = int(time.time())
+        second, expires = self._expires
+        if second != now:
+            # Max-Age wins where known (RFC 6265 §5.3 step 3); Expires serves older clients, as an
+            # IMF-fixdate (RFC 9110 §5.6.7).
+            expires = formatdate(now + self.max_age, usegmt=True)
+            self._expires = (now, expires)
+        return self._templates[secure] % (value, expires)
+
+    def expire_cookie(self, secure: bool) -> str:
+        """The Set-Cookie value that makes the browser drop the cookie now."""
+        return self._expired[secure]
+
+
+def _signer(keys: list[bytes], salt: str) -> TimestampSigner:
+    return TimestampSigner(keys, salt=salt, digest_method=hashlib.sha256)
+
+
+def _template(
+    name: str,
+    *,
+    path: str,
+    domain: str | None,
+    httponly: bool,
+    samesite: str | None,
+    max_age: int,
+    secure: bool,
+) -> str:
+    """A %-template (value, expires) of the Set-Cookie value, serialised by WebOb's Morsel."""
+    morsel = Morsel(name.encode("ascii"), _VALUE_MARK)
+    morsel.path = path.encode("ascii")
+    if domain is not None:
+        morsel.domain = domain.encode("ascii")
+    morsel.max_age = max_age
+    # Given as bytes, WebOb keeps our date: its own comes from utcnow(), deprecated in 3.12.
+    morsel.expires = _EXPIRES_MARK
+    morsel.httponly = httponly
+    morsel.secure = secure
+    if samesite is not None:
+        morsel.samesite = samesite
+    text = str(morsel.serialize()).replace("%", "%%")
+    return text.replace(_VALUE_MARK.decode(), "%s", 1).replace(_EXPIRES_MARK.decode(), "%s", 1)
