@@ -12,7 +12,6 @@ from hypothesis import settings
 from wsgikit.testing import make_environ
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-
 # CI must not fail by chance: there, examples are derived from the test (same every run) and no
 # per-example deadline applies (the machine is shared). Locally, hypothesis explores freely.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)

@@ -180,6 +180,13 @@ def test_raw_non_ascii_path_bytes_are_latin1() -> None:
     assert env["PATH_INFO"] == "/\xff"
 
 
+def test_asterisk_form_has_empty_path_info() -> None:
+    env = environ_for(Head(b"*", method="OPTIONS"))
+    assert env["PATH_INFO"] == ""
+    assert env["REQUEST_URI"] == "*"
+    check_environ(env)
+
+
 def test_query_string_stays_encoded() -> None:
     env = environ_for(Head(b"/?a=%20b"))
     assert env["QUERY_STRING"] == "a=%20b"

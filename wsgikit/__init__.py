@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from wsgikit.compose import pipeline
 from wsgikit.lint import LintError, LintMiddleware
+from wsgikit.loader import LoadError, load_app, prepare_sys_path
 from wsgikit.testing import Result, call_app, check_middleware, make_environ, serve_in_thread
 
 __version__ = "0.1.0.dev0"
@@ -19,11 +20,14 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "LintError",
     "LintMiddleware",
+    "LoadError",
     "Result",
     "__version__",
     "call_app",
     "check_middleware",
+    "load_app",
     "make_environ",
     "pipeline",
+    "prepare_sys_path",
     "serve_in_thread",
 ]

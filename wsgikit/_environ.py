@@ -209,6 +209,8 @@ def build_environ(head: HTTPRequest, conn: ConnectionInfo, body: InputStream) ->
     """The PEP 3333 environ of an HTTP request: latin-1 "bytes-as-str" values, HTTP_* headers."""
     environ = conn.base.copy()
     path = head.path
+    if path == b"*":  # OPTIONS * (RFC 9112 §3.2.4) names no resource: REQUEST_URI keeps the "*"
+        path = b""
     path_info = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
     script_name: str = environ["SCRIPT_NAME"]
     if script_name and (path_info == script_name or path_info.startswith(script_name + "/")):

@@ -203,8 +203,11 @@ def _check_entity(code: int, headers: list[tuple[str, str]], fail: _Fail) -> int
 class _Input:
     """wsgi.input as the app sees it: only the four PEP 3333 methods, each checked."""
 
-    def __init__(self, stream: Any, fail: _Fail, limit: int | None) -> None:
+    def __init__(self, stream: Any, fail: _Fail, limit: int | None, terminated: bool) -> None:
         self._stream, self._fail, self._left = stream, fail, limit
+        # wsgi.input_terminated (the convention werkzeug, gunicorn and mod_wsgi share): the
+        # stream ends itself, so read() without a size is safe and allowed.
+        self._read_need = 0 if terminated else 1
 
     def _size(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], need: int) -> None:
         if kwargs or len(args) > 1 or len(args) < need:
@@ -228,7 +231,7 @@ class _Input:
         return data
 
     def read(self, *args: Any, **kwargs: Any) -> bytes:
-        self._size("read", args, kwargs, 1)  # wsgiref.validate: exactly one argument
+        self._size("read", args, kwargs, self._read_need)  # PEP 3333: read(size)
         return self._got("read", self._stream.read(*args), args)
 
     def readline(self, *args: Any, **kwargs: Any) -> bytes:
@@ -473,7 +476,8 @@ class LintMiddleware:
             self._fail(_START, f"start_response must be callable, got {_short(start_response)}")
         exchange = _Exchange(self, environ, start_response)
         limit = int(environ["CONTENT_LENGTH"]) if environ.get("CONTENT_LENGTH") else None
-        environ["wsgi.input"] = _Input(environ["wsgi.input"], self._fail, limit)
+        terminated = environ.get("wsgi.input_terminated") is True
+        environ["wsgi.input"] = _Input(environ["wsgi.input"], self._fail, limit, terminated)
         environ["wsgi.errors"] = _Errors(environ["wsgi.errors"], self._fail)
         result = self.app(environ, exchange.start_response)
         if result is None or isinstance(result, str | bytes | bytearray):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import TracebackType
 from typing import TypeAlias
-
 from wsgiref.types import (
     ErrorStream,
     FileWrapper,

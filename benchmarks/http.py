@@ -1,0 +1,265 @@
+"""HTTP server benchmark: wsgikit (threads, inline) against waitress, gunicorn (gthread), cheroot.
+
+Every server runs the same app in its own process pinned to core 0; wrk runs pinned to core 1, with
+the same duration and connections for all, in one run. Prints req/s, p99 latency and the ratio to
+waitress; then the C10K check (10,000 idle keep-alive connections while wrk drives 50 active
+ones) and the big-body check (1 GiB up and down, the server's peak RSS growth)::
+
+    python benchmarks/http.py                    # everything (about 3 minutes)
+    python benchmarks/http.py --duration 5 --skip-c10k --skip-bigbody
+
+Needs: wrk and taskset (Debian: wrk, util-linux), pip install waitress gunicorn cheroot.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path, and this file would shadow the
+# standard library's ``http`` package for everything imported later: put the repo root there.
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "benchmarks":
+    sys.path[0] = str(ROOT)
+
+import argparse
+import contextlib
+import os
+import re
+import resource
+import selectors
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+SERVERS = ["wsgikit-threads", "wsgikit-inline", "waitress", "gunicorn-gthread", "cheroot"]
+APPS = {"hello": "/", "realistic": "/api/items?page=2"}
+SERVER_CORE, CLIENT_CORE = "0", "1"
+
+
+# -- the server side (run in a child process) ------------------------------------------------------
+
+
+def _sink(environ: Any, start_response: Any) -> Iterable[bytes]:
+    stream = environ["wsgi.input"]
+    total = 0
+    while chunk := stream.read(65536):
+        total += len(chunk)
+    body = str(total).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _source(environ: Any, start_response: Any) -> Iterator[bytes]:
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    block = b"x" * 65536
+    for _ in range((1 << 30) // len(block)):
+        yield block
+
+
+def _big(environ: Any, start_response: Any) -> Iterable[bytes]:
+    return (_sink if environ["REQUEST_METHOD"] == "POST" else _source)(environ, start_response)
+
+
+def run_server(kind: str, app_name: str, port: int, idle_timeout: float) -> None:
+    from benchmarks import apps
+
+    app = _big if app_name == "big" else getattr(apps, app_name)
+    if kind.startswith("wsgikit"):
+        from wsgikit.servers.selector import serve
+
+        threads = 0 if kind == "wsgikit-inline" else 8
+        serve(app, [f"127.0.0.1:{port}"], threads=threads, idle_timeout=idle_timeout)
+    elif kind == "waitress":
+        import waitress
+
+        waitress.serve(app, host="127.0.0.1", port=port, threads=8, _quiet=True)
+    elif kind == "cheroot":
+        from cheroot import wsgi
+
+        server = wsgi.Server(("127.0.0.1", port), app, numthreads=8)
+        try:
+            server.start()
+        finally:
+            server.stop()
+    elif kind == "gunicorn-gthread":
+        os.execvp(
+            sys.executable,
+            [
+                sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "8", "-w", "1",
+                "-b", f"127.0.0.1:{port}", "--log-level", "warning", f"benchmarks.apps:{app_name}",
+            ],
+        )  # fmt: skip
+    else:
+        raise SystemExit(f"unknown server {kind}")
+
+
+# -- the measuring side --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server(kind: str, app: str, idle_timeout: float = 30.0) -> Iterator[tuple[int, int]]:
+    port = free_port()
+    command = ["taskset", "-c", SERVER_CORE, sys.executable, __file__, "serve", kind, app]
+    command += [str(port), str(idle_timeout)]
+    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"{kind} did not start")
+            time.sleep(0.1)
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wrk(port: int, path: str, duration: float, connections: int) -> tuple[float, float]:
+    """(req/s, p99 latency in ms) from one wrk run pinned to the client core."""
+    command = [
+        "taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
+        "--latency", "-H", "Accept-Encoding: gzip", f"http://127.0.0.1:{port}{path}",
+    ]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    match = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    p99 = float(match.group(1)) * scale[match.group(2)] if match else float("nan")
+    if "Non-2xx" in out or "Socket errors" in out:
+        print(f"    wrk reported errors:\n{out}", file=sys.stderr)
+    return rate, p99
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def throughput_table(duration: float, connections: int, servers: list[str]) -> None:
+    print(f"\n## Throughput (wrk -t1 -c{connections} -d{duration}s; server on core 0, wrk on 1)\n")
+    print("| app | server | req/s | p99 ms | vs waitress |\n|---|---|---:|---:|---:|")
+    for app, path in APPS.items():
+        results: dict[str, tuple[float, float]] = {}
+        for kind in servers:
+            with server(kind, app) as (port, _):
+                wrk(port, path, 1, connections)  # warm-up
+                results[kind] = wrk(port, path, duration, connections)
+        base = results.get("waitress", (float("nan"), 0.0))[0]
+        for kind, (rate, p99) in results.items():
+            print(f"| {app} | {kind} | {rate:,.0f} | {p99:.2f} | {rate / base:.2f}x |")
+
+
+def hold_idle(port: int, count: int) -> list[socket.socket]:
+    """Open ``count`` keep-alive connections, one request each, and keep them open, idle."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    socks: list[socket.socket] = []
+    selector = selectors.DefaultSelector()
+    request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(request)
+        socks.append(sock)
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ)
+        if len(socks) % 500 == 0:  # read answers as we go: bounded backlog on both sides
+            _drain(selector)
+    while selector.get_map():
+        _drain(selector)
+    selector.close()
+    return socks
+
+
+def _drain(selector: selectors.BaseSelector) -> None:
+    for key, _ in selector.select(timeout=5):
+        sock: socket.socket = key.fileobj  # type: ignore[assignment]
+        if sock.recv(65536):
+            selector.unregister(sock)
+
+
+def c10k(duration: float, idle: int) -> None:
+    print(f"\n## C10K: {idle:,} idle keep-alive connections, 50 active (wsgikit-threads, hello)\n")
+    with server("wsgikit-threads", "hello", idle_timeout=600) as (port, pid):
+        wrk(port, "/", 1, 50)
+        alone, _ = wrk(port, "/", duration, 50)
+        before = rss_mb(pid)
+        os.sched_setaffinity(0, {int(CLIENT_CORE)})
+        socks = hold_idle(port, idle)
+        loaded, _ = wrk(port, "/", duration, 50)
+        held = rss_mb(pid)
+        for sock in socks:
+            sock.close()
+    print("| measure | value |\n|---|---:|")
+    print(f"| req/s, 50 active, no idle | {alone:,.0f} |")
+    print(f"| req/s, 50 active, {idle:,} idle | {loaded:,.0f} |")
+    print(f"| throughput kept | {loaded / alone:.0%} (goal ≥ 80%) |")
+    print(f"| server RSS before / with idle | {before:.1f} MB / {held:.1f} MB (goal ≤ 150 MB) |")
+
+
+def bigbody() -> None:
+    print("\n## 1 GiB upload and download (wsgikit-threads): server peak RSS growth\n")
+    with server("wsgikit-threads", "big") as (port, pid):
+        time.sleep(0.5)
+        base = rss_mb(pid)
+        size = 1 << 30
+        block = b"y" * (1 << 20)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % size)
+            for _ in range(size // len(block)):
+                sock.sendall(block)
+            answer = sock.recv(65536)
+        assert answer.endswith(str(size).encode()), answer
+        got = 0
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            while data := sock.recv(1 << 20):
+                got += len(data)
+        peak = rss_mb(pid, "VmHWM")
+    print("| measure | value |\n|---|---:|")
+    print(f"| bytes downloaded (with chunk framing) | {got:,} |")
+    print(f"| RSS at start / peak | {base:.1f} MB / {peak:.1f} MB |")
+    print(f"| growth | {peak - base:.1f} MB (goal ≤ 50 MB) |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "serve":
+        run_server(args[1], args[2], int(args[3]), float(args[4]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--idle", type=int, default=10_000)
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-c10k", action="store_true")
+    parser.add_argument("--skip-bigbody", action="store_true")
+    opts = parser.parse_args(args)
+    print(f"# benchmarks/http.py — Python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    if not opts.skip_throughput:
+        throughput_table(opts.duration, opts.connections, opts.servers.split(","))
+    if not opts.skip_c10k:
+        c10k(opts.duration, opts.idle)
+    if not opts.skip_bigbody:
+        bigbody()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""The ``wsgikit`` command line (``python -m wsgikit`` is the same).
+
+Each subcommand is one :class:`Command` in :data:`COMMANDS`: a name, a help line, its settings
+(:mod:`wsgikit.config`: each gives ``--flag``, ``WSGIKIT_NAME`` and a TOML key) and a runner called
+with the loaded app and the resolved settings; adding ``fcgi`` is one more entry. Usage::
+
+    wsgikit check myapp:app                    # run the app under LintMiddleware on a few requests
+    wsgikit serve "myapp:create_app(debug=True)" --bind 0.0.0.0:8000
+    wsgikit serve myapp:app --config wsgikit.toml --print-config
+
+Exit status: 0 fine, 1 problems found (``check``) or the server could not start, 2 a usage,
+settings or load error (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from wsgikit import __version__
+from wsgikit._binds import BindError, parse_bind
+from wsgikit.config import (
+    CONFIG_ENV,
+    Config,
+    ConfigError,
+    Setting,
+    add_arguments,
+    cli_values,
+    parse_size,
+    resolve,
+)
+from wsgikit.lint import LintMiddleware
+from wsgikit.loader import LoadError, load_app, prepare_sys_path
+from wsgikit.testing import call_app, make_environ
+from wsgikit.types import WSGIApplication
+
+__all__ = ["COMMANDS", "Command", "main"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: ``run(app, settings)`` returns the exit status."""
+
+    name: str
+    help: str
+    settings: tuple[Setting, ...]
+    run: Callable[[WSGIApplication, Config], int]
+
+
+APP = Setting(
+    "app",
+    str,
+    None,
+    "the app: module:app, module:obj.attr, module:factory(...), module, config:app.ini#name",
+    metavar="SPEC",
+    positional=True,
+)
+CHDIR = Setting(
+    "chdir", str, None, "change to this directory before loading the app", metavar="DIR"
+)
+PYTHONPATH = Setting("pythonpath", list, (), "put DIR first on sys.path", metavar="DIR")
+BIND = Setting(
+    "bind",
+    list,
+    ("127.0.0.1:8000",),
+    "listen on HOST:PORT, [IPv6]:PORT or unix:/path (repeat for several)",
+    validate=parse_bind,
+    metavar="ADDR",
+)
+ACCESS_LOG = Setting("access_log", bool, False, "log each request (Apache combined format)")
+LOG_LEVEL = Setting(
+    "log_level", str, "info", "error log level", choices=("debug", "info", "warning", "error")
+)
+LOADING = (APP, CHDIR, PYTHONPATH)  # every subcommand loads an app the same way
+
+
+def _digits(text: str) -> None:
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError("expected a file descriptor number")
+
+
+def _mode(text: str) -> None:
+    if not re.fullmatch(r"0?[0-7]{3}", text):
+        raise ValueError("expected an octal mode such as 660")
+
+
+def _size(text: str) -> None:
+    parse_size(text)
+
+
+SERVE = (
+    BIND,
+    Setting("fd", list, (), "serve on inherited listening socket N", validate=_digits, metavar="N"),
+    Setting("threads", int, 8, "app threads; 0 runs the app on the I/O loop", min=0, max=1024),
+    Setting("backlog", int, 2048, "listen queue length", min=1),
+    Setting("unix_mode", str, None, "permissions of unix sockets (octal)", validate=_mode),
+    Setting("server_header", str, "wsgikit", "the Server header; empty to leave it out"),
+    ACCESS_LOG,
+    LOG_LEVEL,
+    Setting("limit_request_line", int, 8192, "longest request line (bytes) -> 414", min=64),
+    Setting("limit_header_size", str, "64KiB", "largest header block -> 431", validate=_size),
+    Setting("limit_headers", int, 100, "most header fields -> 431", min=1),
+    Setting("limit_body", str, None, "largest request body -> 413 (default: none)", validate=_size),
+    Setting("timeout_header", float, 30.0, "seconds to receive a request head", min=0.01),
+    Setting("timeout_body", float, 60.0, "seconds without body progress", min=0.01),
+    Setting("timeout_idle", float, 30.0, "seconds an idle keep-alive connection stays", min=0.01),
+    Setting("timeout_write", float, 60.0, "seconds a stalled client may block a write", min=0.01),
+    Setting("timeout_shutdown", float, 30.0, "seconds to finish requests on stop", min=0.0),
+)
+
+# (method, path, body, headers): a page, its HEAD, a form post, and a page that should 404.
+_PROBES: tuple[tuple[str, str, bytes, dict[str, str]], ...] = (
+    ("GET", "/", b"", {}),
+    ("HEAD", "/", b"", {}),
+    ("POST", "/", b"name=wsgikit&check=1", {"Content-Type": "application/x-www-form-urlencoded"}),
+    ("GET", "/wsgikit-check/no-such-page", b"", {}),
+)
+
+
+def _run_check(app: WSGIApplication, settings: Config) -> int:
+    """Call the app as a strict server would, under LintMiddleware; report every problem."""
+    problems = 0
+    for method, path, body, headers in _PROBES:
+        # A body on HEAD is allowed here: servers drop it (RFC 9110 §9.3.2), so it is only a note.
+        lint = LintMiddleware(app, allow_head_body=True)
+        environ = make_environ(path, method=method, body=body, headers=headers)
+        found, notes = [], []
+        try:
+            result = call_app(lint, environ)
+        except AssertionError as exc:  # LintError (and the strict caller's checks) name the rule
+            print(f"{method} {path} -> failed")
+            found.append(str(exc))
+        except Exception as exc:
+            print(f"{method} {path} -> failed")
+            found.append(f"the app raised {_describe(exc)}")
+        else:
+            print(f"{method} {path} -> {result.status}")
+            if result.status_code >= 500:
+                found.append(f"{result.status}: a server error on a simple request")
+            if method == "HEAD" and result.body:
+                notes.append(
+                    f"HEAD response has a body ({len(result.body)} bytes): servers drop it"
+                )
+        # Violations the app caught and turned into a response still count.
+        found += [str(err) for err in lint.violations if str(err) not in found]
+        for problem in found:
+            print(f"  problem: {_one_line(problem)}")
+        for note in notes:
+            print(f"  note: {note}")
+        problems += len(found)
+    if problems:
+        print(f"{settings['app']}: {problems} problem{'s' if problems > 1 else ''} found")
+        return 1
+    print(f"{settings['app']}: no problems found")
+    return 0
+
+
+def _configure_logging(settings: Config) -> None:
+    """Error log to stderr at the chosen level; the access log only when asked for."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s"))
+    error = logging.getLogger("wsgikit.error")
+    error.addHandler(handler)
+    error.setLevel(settings["log_level"].upper())
+    access = logging.getLogger("wsgikit.access")
+    if settings["access_log"]:
+        plain = logging.StreamHandler()
+        plain.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(plain)
+        access.setLevel(logging.INFO)
+        access.propagate = False
+    else:
+        access.setLevel(logging.WARNING)
+
+
+def _serve_binds(settings: Config) -> list[str]:
+    fds = [f"fd://{n}" for n in settings["fd"]]
+    if fds and settings.source("bind") == "default":
+        return fds  # --fd alone: only the inherited sockets, not also the default address
+    return [*settings["bind"], *fds]
+
+
+def _run_serve(app: WSGIApplication, settings: Config) -> int:
+    """Serve with the selector server until SIGINT/SIGTERM (in-flight requests finish)."""
+    from wsgikit._http11 import Limits  # noqa: PLC0415 (only serve needs the server)
+    from wsgikit.servers._listen import describe  # noqa: PLC0415
+    from wsgikit.servers._loop import run_until_signal  # noqa: PLC0415
+    from wsgikit.servers.selector import Server  # noqa: PLC0415
+
+    _configure_logging(settings)
+    body = settings["limit_body"]
+    limits = Limits(
+        max_request_line=settings["limit_request_line"],
+        max_header_size=parse_size(settings["limit_header_size"]),
+        max_headers=settings["limit_headers"],
+        max_body_size=parse_size(body) if body else None,
+    )
+    try:
+        server = Server(
+            app,
+            _serve_binds(settings),
+            threads=settings["threads"],
+            backlog=settings["backlog"],
+            unix_mode=int(settings["unix_mode"], 8) if settings["unix_mode"] else None,
+            server_header=settings["server_header"] or None,
+            limits=limits,
+            header_timeout=settings["timeout_header"],
+            body_timeout=settings["timeout_body"],
+            idle_timeout=settings["timeout_idle"],
+            write_timeout=settings["timeout_write"],
+            shutdown_timeout=settings["timeout_shutdown"],
+        )
+    except BindError as exc:
+        print(f"wsgikit serve: error: {exc}", file=sys.stderr)
+        return 1
+    where = ", ".join(describe(sock) for sock, _ in server.listeners.values())
+    print(f"Serving {settings['app']} on {where}", flush=True)
+    run_until_signal(server)
+    print("Stopped.", flush=True)
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    command.name: command
+    for command in (
+        Command("check", "run the app under LintMiddleware on a few requests", LOADING, _run_check),
+        Command("serve", "serve the app over HTTP/1.1", (*LOADING, *SERVE), _run_serve),
+        # Later: Command("fcgi", "serve the app over FastCGI", (*LOADING, FCGI_BIND), _run_fcgi),
+    )
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script: ``sys.exit(main())`` (setuptools' wrapper does exactly that)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: argparse has printed them
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    command = COMMANDS[args.command]
+    try:
+        settings = resolve(
+            command.settings,
+            section=command.name,
+            cli=cli_values(args, command.settings),
+            config_file=args.config,
+            sections={name: c.settings for name, c in COMMANDS.items()},
+        )
+        if args.print_config:
+            print(settings.describe())
+            return 0
+        if not settings["app"]:
+            raise ConfigError(
+                f"no app given: pass SPEC, set {APP.env}, or set app in a config file"
+            )
+        prepare_sys_path(chdir=settings["chdir"], pythonpath=settings["pythonpath"])
+        app = load_app(settings["app"])
+        return command.run(app, settings)
+    except (ConfigError, LoadError) as exc:
+        print(f"wsgikit {command.name}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wsgikit", description="Check and serve WSGI (PEP 3333) applications."
+    )
+    parser.add_argument("--version", action="version", version=f"wsgikit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS.values():
+        sub = commands.add_parser(command.name, help=command.help, description=command.help)
+        add_arguments(sub, command.settings)
+        sub.add_argument(
+            "--config", metavar="FILE", help=f"a TOML settings file (env {CONFIG_ENV})"
+        )
+        sub.add_argument(
+            "--print-config", action="store_true", help="print the settings and their sources"
+        )
+    return parser
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s*\n\s*", " ", text).strip()
+
+
+def _describe(exc: BaseException) -> str:
+    """``ValueError: boom (app.py, line 3)``: the innermost frame is where the app raised it."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        text += f" ({os.path.basename(frames[-1].filename)}, line {frames[-1].lineno})"
+    return text

@@ -1,0 +1,488 @@
+"""The event loop every wsgikit server runs: epoll, accept, timers, a worker pool, graceful drain.
+
+A protocol (HTTP, FastCGI, SCGI) subclasses :class:`Connection`: ``on_data`` parses what the loop
+read and says whether a request is ready, ``process`` serves ready requests (on a worker thread, or
+on the loop when ``threads=0``) and ends by handing the connection back
+(:meth:`EventServer.release`) or closing it. While a worker owns a connection it is disarmed
+(EPOLLONESHOT): nobody else reads it, and the worker re-arms it without waking the loop::
+
+    class MyServer(EventServer):
+        connection_class = MyConnection
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import queue
+import resource
+import select
+import signal
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from typing import IO, Any, ClassVar
+
+from wsgikit.gateway import BadRequest, ConnectionInfo
+from wsgikit.servers._listen import BindError, describe, open_listener, parse_bind
+from wsgikit.types import WSGIApplication
+
+__all__ = [
+    "BUSY",
+    "DISPATCH",
+    "LINGER",
+    "READ",
+    "REJECT",
+    "WAIT",
+    "Connection",
+    "EventServer",
+    "run_until_signal",
+]
+
+error_log = logging.getLogger("wsgikit.error")
+
+RECV_SIZE = 65536
+READ, BUSY, LINGER = 0, 1, 2  # who owns a connection: the loop reading, a worker, the loop closing
+WAIT, DISPATCH, REJECT = 0, 1, 2  # what on_data asks the loop to do
+_ONESHOT = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
+_LEVEL = select.EPOLLIN | select.EPOLLRDHUP
+
+
+class Connection:
+    """A client connection: socket I/O helpers plus the protocol hooks subclasses fill in."""
+
+    __slots__ = ("deadline", "fd", "info", "reading", "server", "sock", "state")
+
+    def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
+        self.server = server
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.info = info
+        self.state = READ
+        self.reading = False  # part of a request has arrived: the request timeout applies
+        self.deadline = 0.0
+
+    # -- protocol hooks --------------------------------------------------------------------------
+
+    def on_data(self, data: bytes) -> int:
+        """Parse bytes the loop read; return WAIT, DISPATCH or REJECT."""
+        raise NotImplementedError
+
+    def process(self) -> None:
+        """Serve the ready requests; end with server.release(self), server.linger(self) or close."""
+        raise NotImplementedError
+
+    def reject(self) -> None:
+        """Answer the protocol error on_data found (from the loop), then linger or close."""
+        self.server.close(self)
+
+    def on_timeout(self) -> None:
+        """The loop's deadline passed while waiting for (the rest of) a request."""
+        self.server.close(self)
+
+    def has_partial_request(self) -> bool:
+        return False
+
+    # -- I/O for whoever owns the connection (gateway.ResponseSink) --------------------------------
+
+    def send(self, *parts: bytes) -> None:
+        sock = self.sock
+        try:
+            sent = sock.send(parts[0]) if len(parts) == 1 else sock.sendmsg(parts)
+        except BlockingIOError:
+            sent = 0
+        total = 0
+        for part in parts:
+            total += len(part)
+        if sent < total:
+            self._send_rest(parts, sent)
+
+    def _send_rest(self, parts: Sequence[bytes], sent: int) -> None:
+        views = []
+        for part in parts:
+            if sent >= len(part):
+                sent -= len(part)
+                continue
+            views.append(memoryview(part)[sent:])
+            sent = 0
+        while views:
+            self.wait(select.POLLOUT, self.server.write_timeout)
+            try:
+                sent = self.sock.sendmsg(views)
+            except BlockingIOError:
+                continue
+            while views and sent >= len(views[0]):
+                sent -= len(views.pop(0))
+            if views and sent:
+                views[0] = views[0][sent:]
+
+    def sendfile(self, file: IO[bytes], offset: int, count: int) -> int:
+        done = 0
+        in_fd = file.fileno()
+        while done < count:
+            try:
+                sent = os.sendfile(self.fd, in_fd, offset + done, count - done)
+            except BlockingIOError:
+                self.wait(select.POLLOUT, self.server.write_timeout)
+                continue
+            if sent == 0:
+                break  # the file is shorter than it was: the engine sees the shortfall
+            done += sent
+        return done
+
+    def wait(self, mask: int, timeout: float) -> None:
+        poller = select.poll()
+        poller.register(self.fd, mask)
+        if not poller.poll(timeout * 1000):
+            raise TimeoutError("client too slow")
+
+    def recv_blocking(self) -> bytes:
+        """More of the request, for a worker (or inline app); BadRequest on timeout or EOF."""
+        while True:
+            try:
+                data = self.sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                try:
+                    self.wait(select.POLLIN, self.server.body_timeout)
+                except TimeoutError:
+                    raise BadRequest(408, "request body timed out") from None
+                continue
+            except OSError as exc:
+                raise BadRequest(400, f"connection lost while reading the body: {exc}") from None
+            if not data:
+                raise BadRequest(400, "client closed the connection in the middle of the body")
+            return data
+
+
+class EventServer:
+    """The loop: binds in the constructor (ports known before ``run()``), runs until ``stop()``."""
+
+    connection_class: ClassVar[type[Connection]] = Connection
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        binds: Sequence[str],
+        *,
+        threads: int = 8,
+        backlog: int = 2048,
+        header_timeout: float = 30.0,
+        body_timeout: float = 60.0,
+        idle_timeout: float = 30.0,
+        write_timeout: float = 60.0,
+        shutdown_timeout: float = 30.0,
+        unix_mode: int | None = None,
+        max_connections: int = 100_000,
+        multiprocess: bool = False,
+    ) -> None:
+        if threads < 0:
+            raise ValueError(f"threads must be 0 (inline) or more, got {threads}")
+        for name, value in (
+            ("header_timeout", header_timeout),
+            ("body_timeout", body_timeout),
+            ("idle_timeout", idle_timeout),
+            ("write_timeout", write_timeout),
+        ):
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        if not binds:
+            raise ValueError("at least one bind is needed")
+        self.app = app
+        self.threads = threads
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.idle_timeout = idle_timeout
+        self.write_timeout = write_timeout
+        self.shutdown_timeout = shutdown_timeout
+        self.max_connections = max_connections
+        self.multiprocess = multiprocess
+        self.stopping = False
+        self._force = False
+        self.conns: dict[int, Connection] = {}
+        self.listeners: dict[int, tuple[socket.socket, ConnectionInfo]] = {}
+        try:
+            for spec in binds:
+                try:
+                    bind = parse_bind(spec)
+                except BindError as exc:
+                    raise BindError(f"bind {spec!r}: {exc}") from None
+                sock = open_listener(bind, backlog=backlog, unix_mode=unix_mode)
+                self.listeners[sock.fileno()] = (sock, self.listener_info(sock))
+        except BaseException:
+            self.close_listeners()
+            raise
+        self._mask = _ONESHOT if threads else _LEVEL  # inline: the loop owns every connection
+        self._wake_w = -1
+        self._queue: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
+        self._workers: list[threading.Thread] = []
+
+    def listener_info(self, sock: socket.socket) -> ConnectionInfo:
+        """The environ facts of connections accepted on ``sock`` (SERVER_NAME, SERVER_PORT...)."""
+        if sock.family == socket.AF_UNIX:
+            name, port = "localhost", "80"
+        else:
+            host, number = sock.getsockname()[:2]
+            name = socket.gethostname() if host in ("0.0.0.0", "::") else host
+            port = str(number)
+        return ConnectionInfo(
+            server_name=name,
+            server_port=port,
+            multithread=self.threads > 0,
+            multiprocess=self.multiprocess,
+        )
+
+    @property
+    def addresses(self) -> list[Any]:
+        """The bound addresses (``getsockname()`` of each listener), e.g. to learn port 0's port."""
+        return [sock.getsockname() for sock, _ in self.listeners.values()]
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until :meth:`stop`; then drain in-flight requests (up to shutdown_timeout)."""
+        _raise_fd_limit()
+        self._epoll = select.epoll()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        for fd in self.listeners:
+            self._epoll.register(fd, select.EPOLLIN)
+        self._epoll.register(self._wake_r, select.EPOLLIN)
+        for index in range(self.threads):
+            name = f"wsgikit-worker-{index}"
+            worker = threading.Thread(target=self._work, name=name, daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        for sock, _ in self.listeners.values():
+            error_log.info("listening on %s", describe(sock))
+        try:
+            self._loop()
+        finally:
+            self._shutdown()
+
+    def stop(self, *, force: bool = False) -> None:
+        """Stop: finish in-flight requests first (up to shutdown_timeout), or not if ``force``.
+
+        Safe from any thread and from signal handlers.
+        """
+        self.stopping = True
+        self._force = self._force or force
+        if self._wake_w >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"x")
+
+    def close_listeners(self) -> None:
+        for sock, _ in self.listeners.values():
+            if sock.family == socket.AF_UNIX:
+                with contextlib.suppress(OSError):
+                    os.unlink(sock.getsockname())
+            sock.close()
+        self.listeners.clear()
+
+    def _shutdown(self) -> None:
+        for _ in self._workers:
+            self._queue.put(None)
+        for conn in list(self.conns.values()):
+            self.close(conn)  # a worker still inside the app sees its socket gone
+        deadline = time.monotonic() + 1.0
+        for worker in self._workers:
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
+        self.close_listeners()
+        self._epoll.close()
+        wake_w, self._wake_w = self._wake_w, -1
+        os.close(self._wake_r)
+        os.close(wake_w)
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        poll = self._epoll.poll
+        conns = self.conns
+        listeners = self.listeners
+        wake = self._wake_r
+        next_sweep = time.monotonic() + 1.0
+        drain_until = 0.0
+        while True:
+            for fd, _ in poll(1.0):
+                conn = conns.get(fd)
+                if conn is not None:
+                    if conn.state == READ:
+                        self._on_readable(conn)
+                    elif conn.state == LINGER:
+                        self._on_linger(conn)
+                elif fd in listeners:
+                    self._accept(*listeners[fd])
+                elif fd == wake:
+                    with contextlib.suppress(OSError):
+                        os.read(wake, 4096)
+            now = time.monotonic()
+            if self.stopping:
+                if not drain_until:
+                    drain_until = now + self.shutdown_timeout
+                    self._begin_drain()
+                if not conns or now >= drain_until or self._force:
+                    return
+            if now >= next_sweep:
+                next_sweep = now + 1.0
+                self._sweep(now)
+
+    def _accept(self, listener: socket.socket, info: ConnectionInfo) -> None:
+        for _ in range(64):  # many per wake-up, but let other sockets have a turn
+            try:
+                sock, peer = listener.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    error_log.error("cannot accept more connections: %s", exc.strerror)
+                    time.sleep(0.01)  # the backlog keeps them; avoid spinning on a full table
+                return
+            if len(self.conns) >= self.max_connections:
+                sock.close()
+                continue
+            sock.setblocking(False)
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = self.connection_class(
+                self, sock, info.for_peer(peer if isinstance(peer, tuple) else None)
+            )
+            conn.deadline = time.monotonic() + self.idle_timeout
+            self.conns[conn.fd] = conn
+            self._epoll.register(conn.fd, self._mask)
+
+    def _on_readable(self, conn: Connection) -> None:
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            self.arm(conn)
+            return
+        except OSError:
+            self.close(conn)
+            return
+        if not data:
+            self.close(conn)
+            return
+        if not conn.reading:
+            # The request timeout covers the whole head, however slowly it trickles in.
+            conn.reading = True
+            conn.deadline = time.monotonic() + self.header_timeout
+        verdict = conn.on_data(data)
+        if verdict == DISPATCH:
+            conn.state = BUSY
+            if self.threads:
+                self._queue.put(conn)
+            else:
+                conn.process()
+        elif verdict == REJECT:
+            conn.reject()
+        else:
+            self.arm(conn)
+
+    def arm(self, conn: Connection) -> None:
+        """Let the loop read the connection again (a no-op inline: it never stopped)."""
+        if self._mask is _LEVEL:
+            return
+        try:
+            self._epoll.modify(conn.fd, self._mask)
+        except (OSError, ValueError):
+            self.close(conn)
+
+    def release(self, conn: Connection) -> None:
+        """Give a kept-alive connection back to the loop (from a worker or the loop itself)."""
+        if self.stopping:  # draining: a finished exchange is the moment to close
+            self.linger(conn)
+            return
+        conn.reading = conn.has_partial_request()
+        conn.deadline = time.monotonic() + (
+            self.header_timeout if conn.reading else self.idle_timeout
+        )
+        conn.state = READ
+        self.arm(conn)
+
+    def _sweep(self, now: float) -> None:
+        for conn in list(self.conns.values()):
+            if conn.state == BUSY or now < conn.deadline:
+                continue
+            if conn.state == READ and conn.reading:
+                conn.on_timeout()
+            else:
+                self.close(conn)
+
+    def _begin_drain(self) -> None:
+        for sock, _ in self.listeners.values():
+            with contextlib.suppress(OSError):
+                self._epoll.unregister(sock.fileno())
+        for conn in list(self.conns.values()):
+            if conn.state == READ and not conn.reading:
+                self.close(conn)
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    def linger(self, conn: Connection) -> None:
+        """Half-close and discard input for a moment, so the client reads the answer, not a RST."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.close(conn)
+            return
+        conn.state = LINGER
+        conn.deadline = time.monotonic() + 2.0
+        self.arm(conn)
+
+    def _on_linger(self, conn: Connection) -> None:
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            self.arm(conn)
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.arm(conn)
+        else:
+            self.close(conn)
+
+    def close(self, conn: Connection) -> None:
+        if self.conns.pop(conn.fd, None) is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self._epoll.unregister(conn.fd)
+        conn.sock.close()
+
+    def _work(self) -> None:
+        get = self._queue.get
+        while (conn := get()) is not None:
+            try:
+                conn.process()
+            except Exception:
+                error_log.exception("internal error serving a connection")
+                self.close(conn)
+
+
+def _raise_fd_limit() -> None:
+    """Lift the soft limit on open files to the hard one: each client is a file descriptor."""
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def run_until_signal(server: EventServer) -> None:
+    """Run ``server`` in this (main) thread; SIGINT or SIGTERM stop it gracefully, twice: now."""
+
+    def on_signal(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if server.stopping:  # a second Ctrl-C: the user does not want to wait for the drain
+            error_log.warning("received %s again, stopping now", name)
+            server.stop(force=True)
+        else:
+            error_log.info("received %s, finishing in-flight requests", name)
+            server.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

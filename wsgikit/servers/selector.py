@@ -1,0 +1,258 @@
+"""The reference HTTP/1.1 WSGI server: one epoll loop per process, the app on threads or inline.
+
+The I/O thread accepts, reads and parses request heads (a slow client costs a socket and a few KiB,
+never a thread); a complete request goes to a worker thread (``threads=N``) or runs on the loop
+(``threads=0``, for apps that never block: there the whole body is read before the app runs). While
+a response is pending nobody reads the connection, so memory stays bounded and pipelined requests
+are answered in order::
+
+    server = Server(app, ["127.0.0.1:8000"], threads=8)
+    server.run()            # until server.stop() or, under serve(), SIGINT/SIGTERM
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from wsgikit._accesslog import access_log, log_access
+from wsgikit._http11 import END_OF_MESSAGE, Limits, ProtocolError, RequestHead, RequestParser
+from wsgikit.gateway import BadRequest, ConnectionInfo, InputStream, build_environ, run_app
+from wsgikit.servers._loop import (
+    DISPATCH,
+    RECV_SIZE,
+    REJECT,
+    WAIT,
+    Connection,
+    EventServer,
+    run_until_signal,
+)
+from wsgikit.types import WSGIApplication
+
+__all__ = ["HTTPConnection", "Server", "serve"]
+
+error_log = logging.getLogger("wsgikit.error")
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_DRAIN_LIMIT = 1 << 18  # unread body we discard to keep a connection; more and we close it
+
+
+class _Failure:
+    """A protocol error, queued after the events that came before it in the same bytes."""
+
+    __slots__ = ("detail", "status")
+
+    def __init__(self, error: ProtocolError) -> None:
+        self.status = error.status
+        self.detail = error.detail
+
+
+def _feed(parser: RequestParser, data: bytes) -> list[Any]:
+    """Events for ``data``, ending with a _Failure if the bytes broke the protocol.
+
+    The parser returns the events before an error and keeps the error for the next call (so a
+    valid pipelined request before a bad one is still answered); ``feed(b"")`` surfaces it now.
+    """
+    events: list[Any] = []
+    try:
+        events = parser.feed(data)
+        parser.feed(b"")
+    except ProtocolError as exc:
+        events.append(_Failure(exc))
+    return events
+
+
+def _error_response(status: int, detail: str) -> bytes:
+    """A complete plain-text error response that closes the connection."""
+    reason = HTTPStatus(status).phrase
+    body = f"{status} {reason}: {detail}\n".encode("latin-1", "replace")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+class HTTPConnection(Connection):
+    """HTTP/1.1 on one connection: parsed events queue up; requests are served in order."""
+
+    __slots__ = ("buffered", "complete", "events", "parser")
+
+    server: Server
+
+    def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
+        super().__init__(server, sock, info)
+        self.parser = RequestParser(self.server.limits)
+        self.events: deque[Any] = deque()
+        self.complete = 0  # END_OF_MESSAGE (and _Failure) events queued
+        self.buffered = 0  # body bytes queued
+
+    def add(self, events: list[Any]) -> None:
+        for event in events:
+            if event is END_OF_MESSAGE or type(event) is _Failure:
+                self.complete += 1
+            elif type(event) is bytes:
+                self.buffered += len(event)
+        self.events.extend(events)
+
+    def ready(self) -> bool:
+        """A request can be served: a whole head, and enough of the body for the mode."""
+        if self.complete:
+            return True
+        if not self.events or not self.server.threads:
+            return False  # inline: the whole body first, the loop must never wait for a client
+        head = self.events[0]
+        if type(head) is not RequestHead:
+            return False
+        return head.expect_continue or self.buffered >= self.server.prebuffer
+
+    def has_partial_request(self) -> bool:
+        return bool(self.events) or not self.parser.idle
+
+    def on_data(self, data: bytes) -> int:
+        self.add(_feed(self.parser, data))
+        events = self.events
+        if events and type(events[0]) is _Failure:
+            return REJECT
+        return DISPATCH if self.ready() else WAIT
+
+    def reject(self) -> None:
+        failure = self.events[0]
+        self.fail(failure.status, failure.detail)
+
+    def on_timeout(self) -> None:
+        self.fail(408, "request head not received in time")
+
+    def fail(self, status: int, detail: str) -> None:
+        """Answer a protocol error and close; never resynchronise (RFC 9112 §11.2)."""
+        peer = self.info.base.get("REMOTE_ADDR", "-")
+        error_log.info("bad request from %s: %d %s", peer, status, detail)
+        try:
+            self.sock.send(_error_response(status, detail))
+        except OSError:
+            self.server.close(self)
+            return
+        self.server.linger(self)
+
+    def process(self) -> None:
+        """Serve the queued requests in order, then hand the connection back or close it."""
+        server = self.server
+        app = server.app
+        events = self.events
+        while True:
+            head = events.popleft()
+            if type(head) is _Failure:  # a bad request after good ones: answer it, then close
+                self.fail(head.status, head.detail)
+                return
+            body = _Body(self, head)
+            length = None if head.chunked else (head.content_length or 0)
+            environ = build_environ(head, self.info, InputStream(body, length))
+            started = time.perf_counter()
+            outcome = run_app(
+                app,
+                environ,
+                self,
+                method=head.method,
+                version=head.version,
+                keep_alive=head.keep_alive and not server.stopping,
+                server_header=server.server_header,
+            )
+            if access_log.isEnabledFor(logging.INFO):
+                elapsed = time.perf_counter() - started
+                log_access(environ, outcome.status, outcome.body_bytes, elapsed)
+            if not outcome.keep_alive or not body.drain(_DRAIN_LIMIT):
+                server.linger(self)  # the loop lingers so the client reads the response whole
+                return
+            if not self.ready():
+                break
+        server.release(self)
+
+
+class _Body:
+    """The body reader of one request: queued body events first, then the socket."""
+
+    __slots__ = ("conn", "done", "expect_continue")
+
+    def __init__(self, conn: HTTPConnection, head: RequestHead) -> None:
+        self.conn = conn
+        self.done = False
+        self.expect_continue = head.expect_continue and not (conn.buffered or conn.complete)
+
+    def read(self, size: int) -> bytes:
+        if self.done:
+            return b""
+        conn = self.conn
+        if self.expect_continue:  # RFC 9110 §10.1.1: only now that the app wants the body
+            self.expect_continue = False
+            conn.send(_CONTINUE)
+        events = conn.events
+        while True:
+            if events:
+                event = events[0]
+                if event is END_OF_MESSAGE:
+                    events.popleft()
+                    conn.complete -= 1
+                    self.done = True
+                    return b""
+                if type(event) is _Failure:  # left queued: the connection closes after this
+                    raise BadRequest(event.status, event.detail)
+                if len(event) <= size:
+                    events.popleft()
+                    conn.buffered -= len(event)
+                    return event  # type: ignore[no-any-return]
+                events[0] = event[size:]
+                conn.buffered -= size
+                return event[:size]  # type: ignore[no-any-return]
+            conn.add(_feed(conn.parser, conn.recv_blocking()))
+
+    def drain(self, limit: int) -> bool:
+        """Discard what the app did not read, so the next request can be parsed; False: close."""
+        if self.done:
+            return True
+        if self.expect_continue:
+            return False  # the client may or may not send the body now: only closing is safe
+        total = 0
+        try:
+            while chunk := self.read(RECV_SIZE):
+                total += len(chunk)
+                if total > limit:
+                    return False
+        except BadRequest:
+            return False
+        return True
+
+
+class Server(EventServer):
+    """The HTTP/1.1 server. Binds in the constructor, so ports are known before ``run()``.
+
+    ``threads=0`` runs the app on the loop; ``limits`` bound request lines, headers and bodies;
+    ``prebuffer`` is how much body the loop reads before a worker takes over;
+    ``server_header=None`` leaves the Server header out. Timeouts are in seconds.
+    """
+
+    connection_class = HTTPConnection
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        binds: Sequence[str] = ("127.0.0.1:8000",),
+        *,
+        limits: Limits | None = None,
+        server_header: str | None = "wsgikit",
+        prebuffer: int = 65536,
+        **options: Any,
+    ) -> None:
+        super().__init__(app, binds, **options)
+        self.limits = limits or Limits()
+        self.server_header = server_header.encode("latin-1") if server_header else None
+        self.prebuffer = prebuffer
+
+
+def serve(app: WSGIApplication, binds: Sequence[str], **options: Any) -> None:
+    """Run a :class:`Server` in this (main) thread until SIGINT or SIGTERM, then stop gracefully."""
+    run_until_signal(Server(app, binds, **options))
