@@ -570,6 +570,18 @@ def test_serve_in_thread_stops_listening_on_exit(hello_app: WSGIApplication) -> 
         connection.close()
 
 
+def test_serve_in_thread_on_ipv6_keeps_connections_alive(hello_app: WSGIApplication) -> None:
+    with serve_in_thread(hello_app, host="::1") as port:
+        connection = http.client.HTTPConnection("::1", port, timeout=5)
+        try:
+            for _ in range(2):
+                connection.request("GET", "/")
+                assert connection.getresponse().read() == b"hello"
+            assert connection.sock is not None  # one connection served both requests
+        finally:
+            connection.close()
+
+
 def test_plain_return_of_the_inner_iterable_passes() -> None:
     # A body the app itself sent on HEAD may pass through: the server drops it (PEP 3333).
     check_middleware(Naive)

@@ -12,12 +12,29 @@ and raise :class:`~wsgikit.config.ConfigError` (a ValueError) naming the filter 
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from wsgikit.config import ConfigError, parse_bool, parse_float, parse_int, parse_size
 from wsgikit.lint import LintMiddleware
+from wsgikit.middleware import (
+    ContentLengthMiddleware,
+    CookieStore,
+    Dispatcher,
+    ErrorDocuments,
+    ErrorMiddleware,
+    GzipMiddleware,
+    MemoryStore,
+    RedisStore,
+    ServerStore,
+    SessionMiddleware,
+    SMTPNotifier,
+    SQLiteStore,
+    from_addresses,
+)
 from wsgikit.types import WSGIApplication
 
 __all__ = [
@@ -27,7 +44,13 @@ __all__ = [
     "as_list",
     "as_size",
     "check_options",
+    "content_length_filter_factory",
+    "dispatch_composite_factory",
+    "error_documents_filter_factory",
+    "errors_filter_factory",
+    "gzip_filter_factory",
     "lint_filter_factory",
+    "sessions_filter_factory",
 ]
 
 _N = TypeVar("_N", int, float)
@@ -128,3 +151,261 @@ def _bounded(
     if high is not None and number > high:
         raise ConfigError(f"{factory}: option {option}={raw!r}: must be <= {high}")
     return number
+
+
+# -- the middleware --------------------------------------------------------------------------------
+
+_SMTP_OPTIONS = (
+    "smtp_from",
+    "smtp_host",
+    "smtp_password",
+    "smtp_port",
+    "smtp_security",
+    "smtp_subject_prefix",
+    "smtp_timeout",
+    "smtp_to",
+    "smtp_username",
+)
+
+
+def errors_filter_factory(
+    app: WSGIApplication, global_conf: Mapping[str, str], **local_conf: str
+) -> WSGIApplication:
+    """``egg:wsgikit#errors``: :class:`~wsgikit.middleware.ErrorMiddleware`.
+
+    ``debug`` (bool; default: ``debug`` of [DEFAULT], else false), ``show_details_to``
+    (networks: ``127.0.0.1 ::1 10.0.0.0/8``), ``logger`` (a logger name). Mail on each error
+    when ``smtp_to`` is given: ``smtp_to``, ``smtp_from``, ``smtp_host`` (localhost),
+    ``smtp_port`` (25), ``smtp_security`` (none, starttls, ssl), ``smtp_username``,
+    ``smtp_password``, ``smtp_timeout`` (seconds, 10), ``smtp_subject_prefix``.
+    """
+    name = "errors"
+    check_options(name, local_conf, ("debug", "show_details_to", "logger", *_SMTP_OPTIONS))
+    debug = as_bool(name, "debug", local_conf.get("debug", global_conf.get("debug", "false")))
+    show_details_to = None
+    if "show_details_to" in local_conf:
+        networks = as_list(name, "show_details_to", local_conf["show_details_to"])
+        try:
+            show_details_to = from_addresses(*networks)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{name}: option show_details_to={local_conf['show_details_to']!r}: {exc}"
+            ) from None
+    logger = logging.getLogger(local_conf["logger"]) if local_conf.get("logger") else None
+    notify = None
+    if "smtp_to" in local_conf:
+        if "smtp_from" not in local_conf:
+            raise ConfigError(f"{name}: option smtp_to needs smtp_from (the sender address)")
+        port = as_int(name, "smtp_port", local_conf.get("smtp_port", 25), min=1, max=65535)
+        timeout = as_float(name, "smtp_timeout", local_conf.get("smtp_timeout", 10.0), min=0.001)
+        try:
+            notify = SMTPNotifier(
+                local_conf.get("smtp_host", "localhost"),
+                port,
+                local_conf["smtp_from"],
+                as_list(name, "smtp_to", local_conf["smtp_to"]),
+                subject_prefix=local_conf.get("smtp_subject_prefix", "[wsgikit] "),
+                timeout=timeout,
+                security=local_conf.get("smtp_security", "none"),
+                username=local_conf.get("smtp_username"),
+                password=local_conf.get("smtp_password"),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"{name}: smtp options: {exc}") from None
+    elif set(local_conf) & set(_SMTP_OPTIONS):
+        raise ConfigError(f"{name}: smtp_* options need smtp_to (who gets the mail)")
+    return ErrorMiddleware(
+        app, debug=debug, logger=logger, show_details_to=show_details_to, notify=notify
+    )
+
+
+def error_documents_filter_factory(
+    app: WSGIApplication, global_conf: Mapping[str, str], **local_conf: str
+) -> WSGIApplication:
+    """``egg:wsgikit#error_documents``: :class:`~wsgikit.middleware.ErrorDocuments`.
+
+    Each option named by a status is a document, as in paste.errordocument:
+    ``404 = /errors/404``; ``internal`` (bool, default true; false redirects).
+    """
+    name = "error_documents"
+    internal = as_bool(name, "internal", local_conf.get("internal", "true"))
+    documents: dict[int, str] = {}
+    for option, value in local_conf.items():
+        if option == "internal":
+            continue
+        if not (option.isascii() and option.isdigit()):
+            raise ConfigError(
+                f"{name}: unknown option {option!r} (options: internal, and statuses such as "
+                "404 = /errors/404)"
+            )
+        documents[int(option)] = value
+    if not documents:
+        raise ConfigError(f"{name}: no documents: add options such as 404 = /errors/404")
+    try:
+        return ErrorDocuments(app, documents, internal=internal)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def gzip_filter_factory(
+    app: WSGIApplication, global_conf: Mapping[str, str], **local_conf: str
+) -> WSGIApplication:
+    """``egg:wsgikit#gzip``: :class:`~wsgikit.middleware.GzipMiddleware`.
+
+    ``min_size`` and ``max_buffer`` (sizes: 500, 64k, 1MiB), ``level`` (1-9), ``mime_types`` and
+    ``encodings`` (lists), ``gzip_backend`` (isal, zlib-ng or zlib; default: fastest installed).
+    """
+    name = "gzip"
+    check_options(
+        name,
+        local_conf,
+        ("min_size", "level", "mime_types", "encodings", "max_buffer", "gzip_backend"),
+    )
+    options: dict[str, Any] = {}
+    for option in ("min_size", "max_buffer"):
+        if option in local_conf:
+            options[option] = as_size(name, option, local_conf[option], min=0)
+    if "level" in local_conf:
+        options["level"] = as_int(name, "level", local_conf["level"], min=1, max=9)
+    for option in ("mime_types", "encodings"):
+        if option in local_conf:
+            options[option] = tuple(as_list(name, option, local_conf[option]))
+    if "gzip_backend" in local_conf:
+        options["gzip_backend"] = local_conf["gzip_backend"].strip() or None
+    try:
+        return GzipMiddleware(app, **options)
+    except (TypeError, ValueError) as exc:  # e.g. an unknown encoding or a missing extra
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _session_store(name: str, spec: str, local_conf: Mapping[str, str], here: str) -> Any:
+    if spec == "cookie":
+        size = as_size(
+            name, "max_cookie_size", local_conf.get("max_cookie_size", 4093), min=64, max=4096
+        )
+        return CookieStore(max_size=size)
+    if "max_cookie_size" in local_conf:
+        raise ConfigError(f"{name}: option max_cookie_size only applies to store = cookie")
+    if spec == "memory":
+        return MemoryStore()
+    if spec.startswith("sqlite:") and spec[len("sqlite:") :].strip():
+        return SQLiteStore(os.path.join(here, spec[len("sqlite:") :].strip()))
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            return RedisStore(spec)
+        except (ImportError, ValueError) as exc:
+            raise ConfigError(f"{name}: option store={spec!r}: {exc}") from None
+    raise ConfigError(
+        f"{name}: option store={spec!r}: expected cookie, memory, sqlite:PATH or a redis:// URL"
+    )
+
+
+def sessions_filter_factory(
+    app: WSGIApplication, global_conf: Mapping[str, str], **local_conf: str
+) -> WSGIApplication:
+    """``egg:wsgikit#sessions``: :class:`~wsgikit.middleware.SessionMiddleware`.
+
+    ``secret`` (required), ``secret_fallbacks`` (a list); ``store``: ``cookie`` (default),
+    ``memory``, ``sqlite:PATH`` (relative to the ini file) or a ``redis://`` URL;
+    ``max_cookie_size``; ``cookie_name``; ``max_age`` (seconds); ``secure`` (true/false/auto);
+    ``httponly``; ``samesite`` (Lax/Strict/None/unset); ``path``; ``domain``.
+    """
+    name = "sessions"
+    check_options(
+        name,
+        local_conf,
+        (
+            *("secret", "secret_fallbacks", "store", "max_cookie_size", "cookie_name"),
+            *("max_age", "secure", "httponly", "samesite", "path", "domain"),
+        ),
+    )
+    secret = local_conf.get("secret", "").strip()
+    if not secret:
+        raise ConfigError(
+            f"{name}: option secret is required (e.g. the output of "
+            "python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    here = global_conf.get("here", "")
+    store = _session_store(name, local_conf.get("store", "cookie").strip(), local_conf, here)
+    secure_text = local_conf.get("secure", "auto").strip().lower()
+    secure = None if secure_text == "auto" else as_bool(name, "secure", secure_text)
+    samesite_text = local_conf.get("samesite", "Lax").strip()
+    samesite = None if samesite_text.lower() in ("", "unset") else samesite_text
+    try:
+        return SessionMiddleware(
+            app,
+            secret=secret,
+            secret_fallbacks=as_list(
+                name, "secret_fallbacks", local_conf.get("secret_fallbacks", "")
+            ),
+            store=store,
+            cookie_name=local_conf.get("cookie_name", "session").strip(),
+            max_age=as_int(name, "max_age", local_conf.get("max_age", 14 * 86400), min=1),
+            secure=secure,
+            httponly=as_bool(name, "httponly", local_conf.get("httponly", True)),
+            samesite=samesite,
+            path=local_conf.get("path", "/").strip(),
+            domain=local_conf.get("domain", "").strip() or None,
+        )
+    except (TypeError, ValueError) as exc:  # SessionMiddleware's message names the option
+        if isinstance(store, ServerStore):
+            store.close()
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def content_length_filter_factory(
+    app: WSGIApplication, global_conf: Mapping[str, str], **local_conf: str
+) -> WSGIApplication:
+    """``egg:wsgikit#content_length``: :class:`~wsgikit.middleware.ContentLengthMiddleware`.
+
+    ``max_buffer`` (size, default 1MiB) and ``min_chunk`` (size, default 8KiB).
+    """
+    name = "content_length"
+    check_options(name, local_conf, ("max_buffer", "min_chunk"))
+    get = local_conf.get
+    max_buffer = as_size(name, "max_buffer", get("max_buffer", 1 << 20), min=0)
+    min_chunk = as_size(name, "min_chunk", get("min_chunk", 8 << 10), min=0)
+    return ContentLengthMiddleware(app, max_buffer=max_buffer, min_chunk=min_chunk)
+
+
+def dispatch_composite_factory(
+    loader: Any, global_conf: Mapping[str, str], **local_conf: str
+) -> WSGIApplication:
+    """``egg:wsgikit#dispatch`` (``[composite:...]``): a :class:`~wsgikit.middleware.Dispatcher`.
+
+    ``/prefix = app_name`` mounts an app for any host. An ini key cannot hold ":" (configparser
+    splits there), so host mounts are ``mount.LABEL = http[s]://host[:port]/prefix app_name``.
+    Options: ``not_found`` (an app name) and ``redirect_slash`` (bool, default true)::
+
+        [composite:main]
+        use = egg:wsgikit#dispatch
+        / = site
+        /admin = admin
+        mount.api = https://api.example.com/v1 api
+    """
+    name = "dispatch"
+    mounts: dict[str, str] = {}
+    options: dict[str, str] = {}
+    for key, value in local_conf.items():
+        if key.startswith("/"):
+            mounts[key] = value.strip()
+        elif key.startswith("mount."):
+            where, _, target = value.strip().rpartition(" ")
+            if not where.strip() or not target:
+                raise ConfigError(
+                    f"{name}: option {key}={value!r}: expected 'http[s]://host[:port]/prefix app'"
+                )
+            mounts[where.strip()] = target
+        else:
+            options[key] = value
+    check_options(name, options, ("not_found", "redirect_slash"))
+    redirect_slash = as_bool(name, "redirect_slash", options.get("redirect_slash", True))
+    not_found = options.get("not_found", "").strip()
+    try:
+        return Dispatcher(
+            {key: loader.get_app(app, global_conf=global_conf) for key, app in mounts.items()},
+            not_found=loader.get_app(not_found, global_conf=global_conf) if not_found else None,
+            redirect_slash=redirect_slash,
+        )
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{name}: {exc}") from None

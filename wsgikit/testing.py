@@ -501,32 +501,23 @@ def check_middleware(factory: Callable[..., Any], **options: Any) -> None:
 
 @contextlib.contextmanager
 def serve_in_thread(app: WSGIApplication, host: str = "127.0.0.1") -> Iterator[int]:
-    """Serve ``app`` over HTTP on ``host`` in a thread; yield the port (bound before it starts).
+    """Serve ``app`` with wsgikit's HTTP/1.1 server on ``host`` (IPv4 or IPv6) in a thread.
 
-    Uses :mod:`wsgiref.simple_server` (one request at a time, no request log) for now::
+    Yields the port, bound before the thread starts; on exit the server stops and in-flight
+    requests finish::
 
         with serve_in_thread(app) as port:
             http.client.HTTPConnection("127.0.0.1", port).request("GET", "/")
     """
-    # Lazy: `import wsgikit` re-exports this module and should not load http.server and socket.
-    from wsgiref.simple_server import WSGIRequestHandler, make_server  # noqa: PLC0415
+    # Lazy: `import wsgikit` re-exports this module and must not load the server and its sockets.
+    from wsgikit.servers.selector import Server  # noqa: PLC0415
 
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            """No request log on stderr."""
-
-    server = make_server(host, 0, app, handler_class=QuietHandler)  # binds before the thread
-    thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": 0.05},  # how long shutdown() waits at most
-        name="serve_in_thread",
-        daemon=True,
-    )
+    bind = f"[{host}]:0" if ":" in host else f"{host}:0"
+    server = Server(app, [bind], threads=4, shutdown_timeout=5.0)
+    thread = threading.Thread(target=server.run, name="serve_in_thread", daemon=True)
+    thread.start()
     try:
-        thread.start()
-        yield server.server_port
+        yield server.addresses[0][1]
     finally:
-        if thread.is_alive():
-            server.shutdown()
-            thread.join()
-        server.server_close()
+        server.stop()
+        thread.join(10)
