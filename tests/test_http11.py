@@ -472,6 +472,11 @@ def test_format_response_head() -> None:
     assert head == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX: caf\xe9\r\n\r\n"
 
 
+def test_format_response_head_with_server_lines() -> None:
+    head = format_response_head("204 No Content", [], "Server: x\r\n")
+    assert head == b"HTTP/1.1 204 No Content\r\nServer: x\r\n\r\n"
+
+
 def test_header_names_with_underscore_are_kept() -> None:
     # They are valid tokens; the gateway drops them from the environ (HTTP_X_Y spoofing).
     head = RequestParser().feed(b"GET / HTTP/1.1\r\nHost: a\r\nX_Y: 1\r\nX-Y: 2\r\n\r\n")[0]

@@ -50,20 +50,16 @@ __all__ = [
 ]
 
 
-def format_response_head(
-    status: str, headers: Iterable[tuple[str, str]], version: bytes = b"HTTP/1.1"
-) -> bytes:
+def format_response_head(status: str, headers: Iterable[tuple[str, str]], extra: str = "") -> bytes:
     """Serialise a status line and header fields, ending with the empty line (RFC 9112 §4, §5).
 
-    ``status`` and ``headers`` are PEP 3333 native strings; they are sent as latin-1 (PEP 3333
-    "Unicode Issues"). The caller has already checked them for CR/LF and control characters.
+    ``status`` and ``headers`` are PEP 3333 native strings, sent as latin-1 (PEP 3333 "Unicode
+    Issues"); ``extra`` is more field lines, each ending in CRLF (the server's own). The caller has
+    already checked everything for CR/LF and control characters. RFC 9112 §2.3: the version is
+    the highest we conform to, HTTP/1.1, also towards HTTP/1.0 clients.
     """
-    lines = [f"{name}: {value}\r\n" for name, value in headers]
-    return b"%s %s\r\n%s\r\n" % (
-        version,
-        status.encode("latin-1"),
-        "".join(lines).encode("latin-1"),
-    )
+    lines = "".join([f"{name}: {value}\r\n" for name, value in headers])
+    return f"HTTP/1.1 {status}\r\n{lines}{extra}\r\n".encode("latin-1")
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,12 +38,19 @@ _good_names: dict[str, int] = {}
 _NAME_PLAIN, _NAME_LENGTH, _NAME_DATE, _NAME_SERVER = 0, 1, 2, 3
 
 
+_good_statuses: set[str] = set()
+
+
 def check_status(status: Any) -> None:
     """PEP 3333: a native str "NNN Reason" (RFC 9110 §15: three digits), latin-1 only."""
+    if status in _good_statuses and type(status) is str:
+        return
     if type(status) is not str:
         raise TypeError(f"PEP 3333: status must be a str like '200 OK', got {status!r}")
     if _status(status) is None or (not status.isascii() and _bad_value(status)):
         raise ValueError(f"PEP 3333: status must look like '200 OK', got {status!r}")
+    if len(_good_statuses) < 256:  # apps use a handful; bounded against generated reasons
+        _good_statuses.add(status)
 
 
 def _classify(name: Any) -> int:
@@ -81,7 +88,8 @@ def check_headers(headers: Any) -> tuple[int | None, bool, bool]:
         kind = _classify(name)
         if type(value) is not str:
             raise TypeError(f"PEP 3333: value of header {name!r} must be str, got {value!r}")
-        if _bad_value(value):
+        # Fast path: printable ASCII is always fine; anything else gets the full check.
+        if not (value.isascii() and value.isprintable()) and _bad_value(value):
             raise ValueError(
                 f"RFC 9110 §5.5: value of header {name!r} has a control or non-latin-1 "
                 f"character: {value!r}"

@@ -51,7 +51,7 @@ __all__ = [
 
 error_log = logging.getLogger("wsgikit.error")
 
-_NO_EXC: OptExcInfo = (None, None, None)
+_JOIN_LIMIT = 16384  # a body this small is cheaper copied after the head than gathered
 
 
 class BadRequest(Exception):
@@ -80,13 +80,24 @@ class ResponseSink(Protocol):
 
 # -- the call ------------------------------------------------------------------------------------
 
-_date_cache: list[Any] = [0, b""]
+_date_cache: list[Any] = [0, ""]
 
 
-def _date_header() -> bytes:
+_server_lines: dict[str, str] = {}
+
+
+def _server_line(value: str) -> str:
+    line = f"Server: {value}\r\n"
+    if len(_server_lines) < 16:
+        _server_lines[value] = line
+    return line
+
+
+def _date_header() -> str:
+    """The Date field line (RFC 9110 §6.6.1), formatted once a second."""
     now = int(time.time())
     if _date_cache[0] != now:
-        _date_cache[1] = formatdate(now, usegmt=True).encode("ascii")
+        _date_cache[1] = f"Date: {formatdate(now, usegmt=True)}\r\n"
         _date_cache[0] = now
     return _date_cache[1]  # type: ignore[no-any-return]
 
@@ -152,7 +163,7 @@ class _Call:
         self.app_date = self.app_server = False
         self.sent = 0
         self.wrote = False
-        self.server: bytes | None = None
+        self.server: str | None = None  # the Server field line, CRLF included
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
@@ -206,17 +217,17 @@ class _Call:
         if self.cgi:
             lines = [f"{n}: {v}\r\n" for n, v in headers]
             return ("Status: %s\r\n%s\r\n" % (status, "".join(lines))).encode("latin-1")
+        extra = ""
         if self.close_after or not self.outcome.keep_alive:
             self.outcome.keep_alive = False
-            headers = [*headers, ("Connection", "close")]
+            extra = "Connection: close\r\n"
         elif self.http10:
-            headers = [*headers, ("Connection", "keep-alive")]
-        extra = b"" if self.app_date else b"Date: " + _date_header() + b"\r\n"
+            extra = "Connection: keep-alive\r\n"
+        if not self.app_date:
+            extra += _date_header()
         if self.server is not None and not self.app_server:
-            extra += b"Server: " + self.server + b"\r\n"
-        # RFC 9112 §2.3: answer with the highest version we conform to, also to HTTP/1.0 clients.
-        raw = format_response_head(status, headers)
-        return raw[:-2] + extra + b"\r\n"
+            extra += self.server
+        return format_response_head(status, headers, extra)
 
     def send_body(self, data: bytes) -> None:
         """Send a non-empty chunk, with the head if it is the first."""
@@ -240,6 +251,8 @@ class _Call:
                 self.sent += len(data)
                 if self.chunked:
                     parts += (b"%x\r\n" % len(data), data, b"\r\n")
+                elif parts and len(data) <= _JOIN_LIMIT:
+                    parts[0] += data  # head and a small body: one plain send, no gather
                 else:
                     parts.append(data)
         if parts:
@@ -328,7 +341,7 @@ def run_app(
     method: str,
     version: tuple[int, int] | None,
     keep_alive: bool,
-    server_header: bytes | None = b"wsgikit",
+    server_header: str | None = "wsgikit",
 ) -> Outcome:
     """Call ``app`` and send its response to ``sink``; never raises for app errors or a gone client.
 
@@ -339,7 +352,8 @@ def run_app(
     outcome.keep_alive = keep_alive
     no_body = method == "HEAD"
     call = _Call(sink, outcome, no_body, version is None, version == (1, 0))
-    call.server = server_header
+    if server_header is not None:
+        call.server = _server_lines.get(server_header) or _server_line(server_header)
     result: Iterable[bytes] | None = None
     try:
         result = app(environ, call.start_response)

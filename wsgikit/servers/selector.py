@@ -22,6 +22,7 @@ from typing import Any
 
 from wsgikit._accesslog import access_log, log_access
 from wsgikit._http11 import END_OF_MESSAGE, Limits, ProtocolError, RequestHead, RequestParser
+from wsgikit._wsgi_rules import check_headers
 from wsgikit.gateway import BadRequest, ConnectionInfo, InputStream, build_environ, run_app
 from wsgikit.servers._loop import (
     DISPATCH,
@@ -144,15 +145,22 @@ class HTTPConnection(Connection):
         server = self.server
         app = server.app
         events = self.events
+        logging_on = access_log.isEnabledFor(logging.INFO)
         while True:
             head = events.popleft()
             if type(head) is _Failure:  # a bad request after good ones: answer it, then close
                 self.fail(head.status, head.detail)
                 return
-            body = _Body(self, head)
-            length = None if head.chunked else (head.content_length or 0)
-            environ = build_environ(head, self.info, InputStream(body, length))
-            started = time.perf_counter()
+            body: _Body | None = None
+            if not (head.chunked or head.content_length) and events[0] is END_OF_MESSAGE:
+                events.popleft()  # no body: its end came with the head
+                self.complete -= 1
+                stream = _NO_BODY
+            else:
+                body = _Body(self, head)
+                stream = InputStream(body, None if head.chunked else head.content_length)
+            environ = build_environ(head, self.info, stream)
+            started = time.perf_counter() if logging_on else 0.0
             outcome = run_app(
                 app,
                 environ,
@@ -162,15 +170,24 @@ class HTTPConnection(Connection):
                 keep_alive=head.keep_alive and not server.stopping,
                 server_header=server.server_header,
             )
-            if access_log.isEnabledFor(logging.INFO):
+            if logging_on:
                 elapsed = time.perf_counter() - started
                 log_access(environ, outcome.status, outcome.body_bytes, elapsed)
-            if not outcome.keep_alive or not body.drain(_DRAIN_LIMIT):
+            if not outcome.keep_alive or (body is not None and not body.drain(_DRAIN_LIMIT)):
                 server.linger(self)  # the loop lingers so the client reads the response whole
                 return
             if not self.ready():
                 break
         server.release(self)
+
+
+class _Empty:
+    def read(self, size: int) -> bytes:
+        return b""
+
+
+# wsgi.input of every body-less request: it holds no state (length 0 never reads), so one will do.
+_NO_BODY = InputStream(_Empty(), 0)
 
 
 class _Body:
@@ -249,7 +266,9 @@ class Server(EventServer):
     ) -> None:
         super().__init__(app, binds, **options)
         self.limits = limits or Limits()
-        self.server_header = server_header.encode("latin-1") if server_header else None
+        if server_header:
+            check_headers([("Server", server_header)])  # a bad value fails here, not per request
+        self.server_header = server_header or None
         self.prebuffer = prebuffer
 
 
