@@ -226,11 +226,20 @@ def _run_serve(app: WSGIApplication, settings: Config) -> int:
     return 0
 
 
+def _run_cgi(app: WSGIApplication, settings: Config) -> int:
+    """Answer the one request of this process as a CGI script (RFC 3875)."""
+    from wsgikit.servers.cgi import run  # noqa: PLC0415 (only cgi needs the gateway)
+
+    run(app)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     command.name: command
     for command in (
         Command("check", "run the app under LintMiddleware on a few requests", LOADING, _run_check),
         Command("serve", "serve the app over HTTP/1.1", (*LOADING, *SERVE), _run_serve),
+        Command("cgi", "answer one request as a CGI script (RFC 3875)", LOADING, _run_cgi),
         # Later: Command("fcgi", "serve the app over FastCGI", (*LOADING, FCGI_BIND), _run_fcgi),
     )
 }
