@@ -129,10 +129,10 @@ def server(kind: str, app: str, idle_timeout: float = 30.0) -> Iterator[tuple[in
             proc.wait()
 
 
-def wrk(port: int, path: str, duration: float, connections: int) -> tuple[float, float]:
+def wrk(port: int, path: str, duration: int, connections: int) -> tuple[float, float]:
     """(req/s, p99 latency in ms) from one wrk run pinned to the client core."""
     command = [
-        "taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
+        "taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{round(duration)}s",
         "--latency", "-H", "Accept-Encoding: gzip", f"http://127.0.0.1:{port}{path}",
     ]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -152,7 +152,7 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
-def throughput_table(duration: float, connections: int, servers: list[str]) -> None:
+def throughput_table(duration: int, connections: int, servers: list[str]) -> None:
     print(f"\n## Throughput (wrk -t1 -c{connections} -d{duration}s; server on core 0, wrk on 1)\n")
     print("| app | server | req/s | p99 ms | vs waitress |\n|---|---|---:|---:|---:|")
     for app, path in APPS.items():
@@ -194,7 +194,7 @@ def _drain(selector: selectors.BaseSelector) -> None:
             selector.unregister(sock)
 
 
-def c10k(duration: float, idle: int) -> None:
+def c10k(duration: int, idle: int) -> None:
     print(f"\n## C10K: {idle:,} idle keep-alive connections, 50 active (wsgikit-threads, hello)\n")
     with server("wsgikit-threads", "hello", idle_timeout=600) as (port, pid):
         wrk(port, "/", 1, 50)
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         run_server(args[1], args[2], int(args[3]), float(args[4]))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--idle", type=int, default=10_000)
     parser.add_argument("--servers", default=",".join(SERVERS))

@@ -528,3 +528,13 @@ def test_error_details(raw: bytes, detail: str) -> None:
         parser.feed(raw)
         parser.feed(b"")  # when the error follows the head's event
     assert detail in info.value.detail
+
+
+def test_error_property_is_set_when_feed_returned_events_first() -> None:
+    parser = RequestParser()
+    events = parser.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/9.9\r\n\r\n")
+    assert len(events) == 2  # the good request and its end
+    assert parser.error is not None
+    assert parser.error.status == 505
+    with pytest.raises(ProtocolError):
+        parser.feed(b"")

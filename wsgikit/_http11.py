@@ -236,6 +236,12 @@ class RequestParser:
         self._error: ProtocolError | None = None
 
     @property
+    def error(self) -> ProtocolError | None:
+        """The error that ended this parser: set once ``feed`` met it, even if that call still
+        returned the events before it (the next ``feed`` raises it)."""
+        return self._error
+
+    @property
     def idle(self) -> bool:
         """True between messages with nothing of a next request buffered (keep-alive timers)."""
         return self._error is None and self._state in (_START, _CLOSED) and not self._partial

@@ -218,6 +218,7 @@ class EventServer:
         self._wake_w = -1
         self._queue: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
+        self._batch: list[Connection] = []  # inline: connections with a request, this turn
 
     def listener_info(self, sock: socket.socket) -> ConnectionInfo:
         """The environ facts of connections accepted on ``sock`` (SERVER_NAME, SERVER_PORT...)."""
@@ -303,6 +304,7 @@ class EventServer:
         wake = self._wake_r
         next_sweep = time.monotonic() + 1.0
         drain_until = 0.0
+        batch = self._batch
         while True:
             for fd, _ in poll(1.0):
                 conn = conns.get(fd)
@@ -316,6 +318,10 @@ class EventServer:
                 elif fd == wake:
                     with contextlib.suppress(OSError):
                         os.read(wake, 4096)
+            if batch:  # inline: read and parse every ready connection first, then serve them
+                for conn in batch:
+                    conn.process()
+                batch.clear()
             now = time.monotonic()
             if self.stopping:
                 if not drain_until:
@@ -373,7 +379,7 @@ class EventServer:
             if self.threads:
                 self._queue.put(conn)
             else:
-                conn.process()
+                self._batch.append(conn)
         elif verdict == REJECT:
             conn.reject()
         else:

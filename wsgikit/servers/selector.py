@@ -57,14 +57,14 @@ def _feed(parser: RequestParser, data: bytes) -> list[Any]:
     """Events for ``data``, ending with a _Failure if the bytes broke the protocol.
 
     The parser returns the events before an error and keeps the error for the next call (so a
-    valid pipelined request before a bad one is still answered); ``feed(b"")`` surfaces it now.
+    valid pipelined request before a bad one is still answered); ``parser.error`` tells now.
     """
-    events: list[Any] = []
     try:
-        events = parser.feed(data)
-        parser.feed(b"")
+        events: list[Any] = parser.feed(data)
     except ProtocolError as exc:
-        events.append(_Failure(exc))
+        return [_Failure(exc)]
+    if parser.error is not None:
+        events.append(_Failure(parser.error))
     return events
 
 
