@@ -6,6 +6,7 @@ import http.client
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -398,3 +399,60 @@ def test_python_m_wsgikit_exits_with_mains_status(site: Path) -> None:
     assert proc.returncode == 1
     assert "problem: the app raised ValueError: boom" in out
     assert err == ""
+
+
+def start_gateway(site: Path, command: str) -> tuple[subprocess.Popen[str], int]:
+    proc = python_m_wsgikit(command, "wk_cli_apps:app", "--bind", "127.0.0.1:0", cwd=site)
+    banner = read_line(proc)
+    prefix = f"Serving wk_cli_apps:app on {command}://127.0.0.1:"
+    if not banner.startswith(prefix):
+        proc.kill()
+        proc.communicate()
+        raise AssertionError(f"unexpected banner {banner!r}")
+    return proc, int(banner[len(prefix) :])
+
+
+def test_fcgi_serves_and_stops_on_ctrl_c(site: Path) -> None:
+    from tests.servers.fcgi_client import Client, request
+
+    proc, port = start_gateway(site, "fcgi")
+    with proc:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                client = Client(sock)
+                client.send(request(1, REQUEST_METHOD="GET", PATH_INFO="/", SERVER_NAME="a"))
+                answer = client.response(1)
+            assert answer.status == "Status: 200 OK"
+            assert answer.stdout.endswith(b"hello")
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_scgi_serves_and_stops_on_ctrl_c(site: Path) -> None:
+    from wsgikit._scgi import encode_request
+
+    proc, port = start_gateway(site, "scgi")
+    with proc:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                headers = [
+                    (b"REQUEST_METHOD", b"GET"),
+                    (b"PATH_INFO", b"/"),
+                    (b"SERVER_NAME", b"a"),
+                ]
+                sock.sendall(encode_request(headers))
+                answer = b""
+                while data := sock.recv(65536):
+                    answer += data
+            assert answer.startswith(b"Status: 200 OK\r\n")
+            assert answer.endswith(b"hello")
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

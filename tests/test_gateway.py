@@ -245,6 +245,22 @@ def test_absolute_form_authority_replaces_host() -> None:
     assert environ_for(head)["HTTP_HOST"] == "other.example:81"
 
 
+def test_environ_from_cgi_never_lets_params_replace_wsgi_keys() -> None:
+    body = InputStream(io.BytesIO(b""), 0)
+    params = [(b"wsgi.input", b"x"), (b"wsgi.url_scheme", b"https"), (b"wsgi.errors", b"y")]
+    env = environ_from_cgi(params, CONN, body)
+    assert env["wsgi.input"] is body
+    assert env["wsgi.url_scheme"] == "http"
+    assert env["wsgi.errors"] is sys.stderr
+
+
+def test_environ_from_cgi_drops_framing_headers() -> None:
+    params = [(b"HTTP_TRANSFER_ENCODING", b"chunked"), (b"HTTP_CONTENT_LENGTH", b"3")]
+    env = environ_from_cgi(params, CONN, InputStream(io.BytesIO(b""), 0))
+    assert "HTTP_TRANSFER_ENCODING" not in env
+    assert "HTTP_CONTENT_LENGTH" not in env
+
+
 def test_environ_from_cgi_drops_http_proxy_and_sets_https() -> None:
     params = [
         (b"REQUEST_METHOD", b"GET"),

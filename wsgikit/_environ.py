@@ -238,18 +238,28 @@ def build_environ(head: HTTPRequest, conn: ConnectionInfo, body: InputStream) ->
     return environ
 
 
+# HTTP_PROXY: httpoxy. The rest are framing the web server already removed or turned into
+# CONTENT_LENGTH/CONTENT_TYPE (RFC 9112 §6.1 hop-by-hop; RFC 3875 §4.1.18 leaves such headers
+# out; PEP 3333 and wsgiref.validate forbid HTTP_CONTENT_*), though nginx passes them on.
+_NOT_FROM_CGI = ("HTTP_PROXY", "HTTP_TRANSFER_ENCODING", "HTTP_CONTENT_LENGTH", "HTTP_CONTENT_TYPE")
+
+
 def environ_from_cgi(
     params: Iterable[tuple[bytes, bytes]], conn: ConnectionInfo, body: InputStream
 ) -> WSGIEnvironment:
     """The environ of a request that arrived as CGI meta-variables (FastCGI, SCGI, CGI).
 
-    Values are decoded as latin-1 (PEP 3333). ``HTTP_PROXY`` is dropped: it is the client's
-    ``Proxy:`` header, never configuration (httpoxy, CVE-2016-5385). ``HTTPS=on`` sets the scheme.
+    Values are decoded as latin-1 (PEP 3333). The web server's variables never replace the
+    server's own ``wsgi.*`` keys. ``HTTP_PROXY`` is dropped: it is the client's ``Proxy:`` header,
+    never configuration (httpoxy, CVE-2016-5385). ``HTTPS=on`` sets the scheme.
     """
     environ = conn.base.copy()
     for name, value in params:
-        environ[name.decode("latin-1")] = value.decode("latin-1")
-    environ.pop("HTTP_PROXY", None)
+        key = name.decode("latin-1")
+        if not key.startswith("wsgi."):
+            environ[key] = value.decode("latin-1")
+    for key in _NOT_FROM_CGI:
+        environ.pop(key, None)
     if environ.get("HTTPS", "").lower() in ("on", "1", "yes"):
         environ["wsgi.url_scheme"] = "https"
     environ.setdefault("SCRIPT_NAME", "")

@@ -22,6 +22,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from wsgikit import __version__
 from wsgikit._binds import BindError, parse_bind
@@ -186,14 +187,44 @@ def _serve_binds(settings: Config) -> list[str]:
     return [*settings["bind"], *fds]
 
 
+def _loop_options(settings: Config) -> dict[str, Any]:
+    """The settings every server on the event loop takes (serve, fcgi, scgi)."""
+    mode = settings["unix_mode"]
+    return {
+        "threads": settings["threads"],
+        "backlog": settings["backlog"],
+        "unix_mode": int(mode, 8) if mode else None,
+        "header_timeout": settings["timeout_header"],
+        "body_timeout": settings["timeout_body"],
+        "idle_timeout": settings["timeout_idle"],
+        "write_timeout": settings["timeout_write"],
+        "shutdown_timeout": settings["timeout_shutdown"],
+    }
+
+
+def _start(command: str, settings: Config, build: Callable[[], Any]) -> int:
+    """Build a server (binding its sockets), print where it listens, run until SIGINT/SIGTERM."""
+    from wsgikit.servers._listen import describe  # noqa: PLC0415 (only the servers need it)
+    from wsgikit.servers._loop import run_until_signal  # noqa: PLC0415
+
+    _configure_logging(settings)
+    try:
+        server = build()
+    except BindError as exc:
+        print(f"wsgikit {command}: error: {exc}", file=sys.stderr)
+        return 1
+    where = ", ".join(describe(sock, server.scheme) for sock, _ in server.listeners.values())
+    print(f"Serving {settings['app']} on {where}", flush=True)
+    run_until_signal(server)
+    print("Stopped.", flush=True)
+    return 0
+
+
 def _run_serve(app: WSGIApplication, settings: Config) -> int:
     """Serve with the selector server until SIGINT/SIGTERM (in-flight requests finish)."""
     from wsgikit._http11 import Limits  # noqa: PLC0415 (only serve needs the server)
-    from wsgikit.servers._listen import describe  # noqa: PLC0415
-    from wsgikit.servers._loop import run_until_signal  # noqa: PLC0415
     from wsgikit.servers.selector import Server  # noqa: PLC0415
 
-    _configure_logging(settings)
     body = settings["limit_body"]
     limits = Limits(
         max_request_line=settings["limit_request_line"],
@@ -201,29 +232,82 @@ def _run_serve(app: WSGIApplication, settings: Config) -> int:
         max_headers=settings["limit_headers"],
         max_body_size=parse_size(body) if body else None,
     )
-    try:
-        server = Server(
+    return _start(
+        "serve",
+        settings,
+        lambda: Server(
             app,
             _serve_binds(settings),
-            threads=settings["threads"],
-            backlog=settings["backlog"],
-            unix_mode=int(settings["unix_mode"], 8) if settings["unix_mode"] else None,
             server_header=settings["server_header"] or None,
             limits=limits,
-            header_timeout=settings["timeout_header"],
-            body_timeout=settings["timeout_body"],
-            idle_timeout=settings["timeout_idle"],
-            write_timeout=settings["timeout_write"],
-            shutdown_timeout=settings["timeout_shutdown"],
-        )
-    except BindError as exc:
-        print(f"wsgikit serve: error: {exc}", file=sys.stderr)
-        return 1
-    where = ", ".join(describe(sock) for sock, _ in server.listeners.values())
-    print(f"Serving {settings['app']} on {where}", flush=True)
-    run_until_signal(server)
-    print("Stopped.", flush=True)
-    return 0
+            **_loop_options(settings),
+        ),
+    )
+
+
+def _mount_point(text: str) -> None:
+    if text and not text.startswith("/"):
+        raise ValueError("expected a path starting with / (the mount point), e.g. /app")
+
+
+def _gateway(default_bind: tuple[str, ...], bind_help: str) -> tuple[Setting, ...]:
+    """Settings shared by ``fcgi`` and ``scgi``: the serve ones that apply, plus the mount."""
+    kept = {"fd", "threads", "backlog", "unix_mode", "access_log", "log_level"}
+    kept |= {"timeout_header", "timeout_body", "timeout_idle", "timeout_write", "timeout_shutdown"}
+    bind = Setting("bind", list, default_bind, bind_help, validate=parse_bind, metavar="ADDR")
+    script_name = Setting(
+        "script_name",
+        str,
+        None,
+        "mount point: SCRIPT_NAME=PREFIX, PATH_INFO=the rest of the request path "
+        "(for web servers that send the whole path as SCRIPT_NAME)",
+        validate=_mount_point,
+        metavar="PREFIX",
+    )
+    return (bind, *(s for s in SERVE if s.name in kept), script_name)
+
+
+FCGI = (
+    *_gateway((), "listen on HOST:PORT, [IPv6]:PORT or unix:/path (default: the socket on fd 0)"),
+    Setting("multiplex", bool, True, "accept several request ids per connection"),
+    Setting("max_requests", int, 64, "request ids per connection (FCGI_MAX_REQS)", min=1),
+    Setting("stderr", str, "log", "where wsgi.errors goes", choices=("log", "fcgi")),
+)
+SCGI = _gateway(("127.0.0.1:4000",), "listen on HOST:PORT, [IPv6]:PORT or unix:/path")
+
+
+def _run_fcgi(app: WSGIApplication, settings: Config) -> int:
+    """Serve over FastCGI; with neither --bind nor --fd, on the socket inherited as fd 0."""
+    from wsgikit.servers.fastcgi import FastCGIServer  # noqa: PLC0415 (only fcgi needs it)
+
+    return _start(
+        "fcgi",
+        settings,
+        lambda: FastCGIServer(
+            app,
+            _serve_binds(settings),
+            multiplex=settings["multiplex"],
+            max_requests=settings["max_requests"],
+            stderr=settings["stderr"],
+            script_name=settings["script_name"],
+            **_loop_options(settings),
+        ),
+    )
+
+
+def _run_scgi(app: WSGIApplication, settings: Config) -> int:
+    from wsgikit.servers.scgi import SCGIServer  # noqa: PLC0415 (only scgi needs it)
+
+    return _start(
+        "scgi",
+        settings,
+        lambda: SCGIServer(
+            app,
+            _serve_binds(settings),
+            script_name=settings["script_name"],
+            **_loop_options(settings),
+        ),
+    )
 
 
 def _run_cgi(app: WSGIApplication, settings: Config) -> int:
@@ -240,7 +324,8 @@ COMMANDS: dict[str, Command] = {
         Command("check", "run the app under LintMiddleware on a few requests", LOADING, _run_check),
         Command("serve", "serve the app over HTTP/1.1", (*LOADING, *SERVE), _run_serve),
         Command("cgi", "answer one request as a CGI script (RFC 3875)", LOADING, _run_cgi),
-        # Later: Command("fcgi", "serve the app over FastCGI", (*LOADING, FCGI_BIND), _run_fcgi),
+        Command("fcgi", "serve the app over FastCGI (nginx, Apache)", (*LOADING, *FCGI), _run_fcgi),
+        Command("scgi", "serve the app over SCGI (nginx scgi_pass)", (*LOADING, *SCGI), _run_scgi),
     )
 }
 

@@ -161,6 +161,7 @@ class EventServer:
     """The loop: binds in the constructor (ports known before ``run()``), runs until ``stop()``."""
 
     connection_class: ClassVar[type[Connection]] = Connection
+    scheme: ClassVar[str] = "http"  # for log lines: what the listeners speak
 
     def __init__(
         self,
@@ -256,7 +257,7 @@ class EventServer:
             worker.start()
             self._workers.append(worker)
         for sock, _ in self.listeners.values():
-            error_log.info("listening on %s", describe(sock))
+            error_log.info("listening on %s", describe(sock, self.scheme))
         try:
             self._loop()
         finally:

@@ -1,0 +1,106 @@
+"""wsgikit's FastCGI server behind a real Apache httpd with mod_proxy_fcgi.
+
+``enablereuse=on`` makes Apache send FCGI_KEEP_CONN and pool its connections. mod_proxy_fcgi,
+like nginx's stock params, sends the whole path as SCRIPT_NAME and no PATH_INFO; /mnt uses the
+``script_name`` option, /split the Apache config the fastcgi module's docstring documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from wsgiref.validate import validator
+
+import pytest
+import requests
+
+from tests.peers.helpers import Peer, Starter
+from tests.peers.test_fastcgi_nginx import (
+    CountingServer,
+    check_app_error,
+    check_chunked_upload,
+    check_get,
+    check_large_post,
+    check_streamed_response,
+    gateway_app,
+    in_thread,
+    mount,
+    port_of,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def backends() -> Iterator[dict[str, CountingServer]]:
+    app = validator(gateway_app)
+    servers = {
+        "root": CountingServer(app, ["127.0.0.1:0"], threads=4),
+        "mnt": CountingServer(app, ["127.0.0.1:0"], threads=4, script_name="/mnt"),
+    }
+    with in_thread(servers["root"]), in_thread(servers["mnt"]):
+        yield servers
+
+
+@pytest.fixture(scope="module")
+def site(apache: Starter, backends: dict[str, CountingServer]) -> Peer:
+    root, mnt = port_of(backends["root"]), port_of(backends["mnt"])
+    config = f"""
+SetEnvIf Request_URI "^/split/" proxy-fcgi-pathinfo=unescape
+ProxyPass "/fcgi/" "fcgi://127.0.0.1:{root}/" enablereuse=on flushpackets=on
+ProxyPass "/split/" "fcgi://127.0.0.1:{root}/" enablereuse=on flushpackets=on
+ProxyPass "/mnt/" "fcgi://127.0.0.1:{mnt}/"
+<Location "/split/">
+    ProxyFCGISetEnvIf "true" SCRIPT_NAME "/split"
+</Location>
+"""
+    return apache(config, modules=["proxy", "proxy_fcgi", "setenvif"])
+
+
+def test_get(site: Peer) -> None:
+    check_get(site.url("/fcgi"))
+
+
+def test_post_large_body(site: Peer) -> None:
+    check_large_post(site.url("/fcgi"))
+
+
+def test_chunked_upload_streams_without_content_length(site: Peer) -> None:
+    check_chunked_upload(site.url("/fcgi"), buffered=False)
+
+
+def test_streamed_response(site: Peer) -> None:
+    check_streamed_response(site.url("/fcgi"))
+
+
+def test_app_error(site: Peer, caplog: pytest.LogCaptureFixture) -> None:
+    check_app_error(site.url("/fcgi"), caplog)
+
+
+def test_enablereuse_keeps_connections(site: Peer, backends: dict[str, CountingServer]) -> None:
+    before = backends["root"].accepted
+    for _ in range(12):
+        check_get(site.url("/fcgi"))
+    assert backends["root"].accepted - before < 12  # pooled per Apache process, not per request
+
+
+def test_script_name_option_mounts_the_app(site: Peer) -> None:
+    assert mount(site.url("/mnt/a%20b/env")) == ("/mnt", "/a b/env")
+
+
+def test_without_the_option_the_app_is_mounted_at_the_root(site: Peer) -> None:
+    assert mount(site.url("/fcgi/x/env")) == ("", "/fcgi/x/env")
+
+
+def test_documented_config_needs_no_option(site: Peer) -> None:
+    assert mount(site.url("/split/a%20b/env")) == ("/split", "/a b/env")
+
+
+def test_request_uri_is_kept(site: Peer) -> None:
+    environ = requests.get(site.url("/fcgi/p%20q/env?z=1"), timeout=10).json()
+    assert environ["REQUEST_URI"] == "/fcgi/p%20q/env?z=1"
+
+
+def test_apache_logged_no_proxy_errors(site: Peer) -> None:
+    check_get(site.url("/fcgi"))
+    problems = [line for line in site.log().splitlines() if ":error]" in line]
+    assert not problems, site.log()

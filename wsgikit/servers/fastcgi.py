@@ -1,0 +1,545 @@
+"""The FastCGI server: serve a WSGI app to nginx, Apache (mod_proxy_fcgi, mod_fcgid) or cgi-fcgi.
+
+Runs on the same epoll loop and worker pool as the HTTP server. Responder role; FCGI_KEEP_CONN
+honoured; several request ids on one connection are accepted and served in order by the worker
+that owns the connection; FCGI_ABORT_REQUEST closes the app's iterator; stdin is streamed to
+``wsgi.input``. Without ``binds`` the listening socket inherited on fd 0 is used
+(FCGI_LISTENSOCK_FILENO, as mod_fcgid, spawn-fcgi and ``cgi-fcgi -start`` start apps)::
+
+    FastCGIServer(app, ["127.0.0.1:9000"], threads=8).run()   # or serve_fcgi(app, [...])
+
+SCRIPT_NAME and PATH_INFO: nginx's stock ``fastcgi_params`` and Apache's mod_proxy_fcgi send the
+whole path as SCRIPT_NAME and no PATH_INFO; the app is then mounted at the root, or at
+``script_name`` (``--script-name /app``: SCRIPT_NAME "/app", PATH_INFO the rest of REQUEST_URI's
+path, decoded). With these configs the web server sends the right values (no ``script_name``)::
+
+    location /app/ {                                        # nginx
+        include fastcgi_params;
+        fastcgi_split_path_info ^(/app)(/.*)$;
+        fastcgi_param SCRIPT_NAME $fastcgi_script_name;     # sent after the stock one: it wins
+        fastcgi_param PATH_INFO $fastcgi_path_info;
+        fastcgi_pass 127.0.0.1:9000;
+    }
+
+    SetEnvIf Request_URI "^/app/" proxy-fcgi-pathinfo=unescape   # Apache (mod_setenvif)
+    ProxyPass "/app/" "fcgi://127.0.0.1:9000/" enablereuse=on    # reuse: FCGI_KEEP_CONN
+    <Location "/app/">
+        ProxyFCGISetEnvIf "true" SCRIPT_NAME "/app"
+    </Location>
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import socket
+import stat
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from wsgikit._accesslog import access_log, log_access
+from wsgikit._fcgi import (
+    FCGI_LISTENSOCK_FILENO,
+    FCGI_MAX_CONNS,
+    Abort,
+    FastCGIConnection,
+    FastCGIError,
+    Request,
+    Stdin,
+    StdinEnd,
+)
+from wsgikit.gateway import BadRequest, ConnectionInfo, InputStream, run_app
+from wsgikit.servers._listen import BindError
+from wsgikit.servers._loop import (
+    DISPATCH,
+    RECV_SIZE,
+    REJECT,
+    WAIT,
+    Connection,
+    EventServer,
+    run_until_signal,
+)
+from wsgikit.servers.scgi import LOG_ERRORS, cgi_environ, check_script_name
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = [
+    "FastCGIConn",
+    "FastCGIErrors",
+    "FastCGIServer",
+    "inherited_bind",
+    "request_length",
+    "serve_fcgi",
+]
+
+error_log = logging.getLogger("wsgikit.error")
+
+_IOV_MAX = os.sysconf("SC_IOV_MAX")  # sendmsg refuses more pieces than this (EMSGSIZE)
+_PEEK_LIMIT = 1 << 20  # stdin waiting unread past which writes stop peeking for ABORT records
+_SMALL = 8192  # response parts up to this size are joined into one STDOUT record
+Piece = bytes | memoryview
+
+
+def request_length(params: Sequence[tuple[bytes, bytes]]) -> int | None:
+    """CONTENT_LENGTH as a number; None when absent or not a number (the stream ends itself)."""
+    for name, value in reversed(params):
+        if name == b"CONTENT_LENGTH":  # 18 digits: past that it is hostile, not a body
+            return int(value) if value.isdigit() and len(value) <= 18 else None
+    return None
+
+
+def inherited_bind() -> str:
+    """``"fd://0"`` when fd 0 is a listening socket, else :class:`BindError`.
+
+    FastCGI spec §2.2: a web server that starts the app leaves the listening socket open as
+    FCGI_LISTENSOCK_FILENO (0); getpeername() on it fails with ENOTCONN.
+    """
+    fd = FCGI_LISTENSOCK_FILENO
+    with contextlib.suppress(OSError):
+        if stat.S_ISSOCK(os.fstat(fd).st_mode):
+            sock = socket.socket(fileno=fd)
+            try:
+                listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+            finally:
+                sock.detach()  # fd 0 stays open: the server opens it again from the bind
+            if listening:
+                return f"fd://{fd}"
+    raise BindError("no bind given and fd 0 is not a listening socket (FCGI_LISTENSOCK_FILENO)")
+
+
+# -- one connection --------------------------------------------------------------------------------
+
+
+class _Request:
+    """A request the codec announced: params, stdin not yet read, and what the peer said since."""
+
+    __slots__ = ("aborted", "buffered", "chunks", "ended", "keep_conn", "params", "rid")
+
+    def __init__(self, event: Request) -> None:
+        self.rid = event.request_id
+        self.keep_conn = event.keep_conn
+        self.params = event.params
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.ended = False
+        self.aborted = False
+
+
+class FastCGIConn(Connection):
+    """One transport connection from the web server: records in, requests served in order."""
+
+    __slots__ = ("buffered", "codec", "current", "failure", "gone", "order", "outbox", "requests")
+
+    server: FastCGIServer
+
+    def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
+        super().__init__(server, sock, info)
+        srv = self.server
+        self.codec = FastCGIConnection(
+            max_requests=srv.max_requests,
+            max_params_size=srv.max_params_size,
+            max_params=srv.max_params,
+            multiplex=srv.multiplex,
+            values=srv.values,
+        )
+        self.requests: dict[int, _Request] = {}
+        self.order: deque[_Request] = deque()  # requests whose params are in, in arrival order
+        self.buffered = 0  # stdin bytes queued, all requests
+        self.outbox = b""  # records the codec made itself (management answers, refusals)
+        self.current: _Request | None = None
+        self.failure: str | None = None  # the peer broke the protocol: log, then drop
+        self.gone = False  # the peer closed or the socket failed: close without a word
+
+    # -- parsing ------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Parse ``data`` and queue its events; FastCGIError when the peer broke the protocol."""
+        requests = self.requests
+        for event in self.codec.feed(data):
+            if type(event) is Stdin:
+                req = requests[event.request_id]
+                size = len(event.data)
+                req.chunks.append(event.data)
+                req.buffered += size
+                self.buffered += size
+                if self.buffered > self.server.max_buffer:
+                    raise FastCGIError(f"more than {self.server.max_buffer} bytes of stdin queued")
+            elif type(event) is Request:
+                req = _Request(event)
+                requests[req.rid] = req
+                self.order.append(req)
+            elif type(event) is StdinEnd:
+                requests[event.request_id].ended = True
+            elif type(event) is Abort:
+                requests[event.request_id].aborted = True
+        out = self.codec.data_to_send()
+        if out:
+            self.outbox += out
+
+    def head_ready(self) -> bool:
+        """The first queued request can be served: its stdin ended, or enough of it for a worker."""
+        if not self.order:
+            return False
+        req = self.order[0]
+        if req.ended or req.aborted:
+            return True
+        return self.server.threads > 0 and req.buffered >= self.server.prebuffer
+
+    def has_partial_request(self) -> bool:
+        return self.codec.active_requests > 0
+
+    def on_data(self, data: bytes) -> int:
+        try:
+            self.feed(data)
+        except FastCGIError as exc:
+            self.failure = str(exc)
+            return REJECT
+        if self.outbox:
+            try:  # small answers go out from the loop; a peer that does not read gets a worker
+                sent = self.sock.send(self.outbox)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self.gone = True
+                return REJECT
+            self.outbox = self.outbox[sent:]
+        if self.outbox or self.head_ready() or (self.codec.should_close and not self.order):
+            return DISPATCH
+        if not self.has_partial_request():  # only management records: an idle connection again
+            self.reading = False
+            self.deadline = time.monotonic() + self.server.idle_timeout
+        return WAIT
+
+    def reject(self) -> None:
+        self.drop()
+
+    def on_timeout(self) -> None:
+        self.failure = "request not received in time"
+        self.drop()
+
+    def drop(self) -> None:
+        if self.failure:
+            peer = self.info.base.get("REMOTE_ADDR", "-")
+            error_log.warning("dropping the FastCGI connection from %s: %s", peer, self.failure)
+        self.server.close(self)
+
+    # -- I/O from the owner of the connection ------------------------------------------------------
+
+    def sendv(self, pieces: list[Piece]) -> None:
+        """Send ``pieces`` in order (queued management answers first): gather writes of IOV_MAX."""
+        if self.outbox:
+            pieces.insert(0, self.outbox)
+            self.outbox = b""
+        sock = self.sock
+        for start in range(0, len(pieces), _IOV_MAX):
+            batch = pieces[start : start + _IOV_MAX]
+            try:
+                sent = sock.send(batch[0]) if len(batch) == 1 else sock.sendmsg(batch)
+            except BlockingIOError:
+                sent = 0
+            total = sum(len(piece) for piece in batch)
+            while sent < total:
+                while sent >= len(batch[0]):
+                    sent -= len(batch[0])
+                    total -= len(batch[0])
+                    del batch[0]
+                if sent:
+                    batch[0] = memoryview(batch[0])[sent:]
+                    total -= sent
+                    sent = 0
+                self.wait(select.POLLOUT, self.server.write_timeout)
+                try:
+                    sent = sock.sendmsg(batch)
+                except BlockingIOError:
+                    sent = 0
+
+    def read_more(self) -> None:
+        """Block (on a worker) for more records; BadRequest when the peer failed or went away."""
+        if self.failure:
+            raise BadRequest(400, self.failure)
+        try:
+            data = self.recv_blocking()
+        except BadRequest:
+            self.gone = True
+            raise
+        try:
+            self.feed(data)
+        except FastCGIError as exc:
+            self.failure = str(exc)
+            raise BadRequest(400, self.failure) from None
+
+    def peek(self) -> None:
+        """Read what already arrived without waiting, to notice ABORT_REQUEST (spec §5.4) or EOF."""
+        if self.failure or self.gone or self.buffered > _PEEK_LIMIT:
+            return
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.gone = True
+            return
+        try:
+            self.feed(data)
+        except FastCGIError as exc:
+            self.failure = str(exc)
+
+    # -- serving --------------------------------------------------------------------------------
+
+    def process(self) -> None:
+        """Serve the ready requests in order, then give the connection back, linger or drop it."""
+        server = self.server
+        try:
+            while not (self.failure or self.gone) and self.head_ready():
+                self.serve(self.order.popleft())
+                if self.codec.should_close:
+                    break
+            if self.outbox and not (self.failure or self.gone):
+                self.sendv([])
+        except OSError:  # includes TimeoutError from a peer that stopped reading
+            self.gone = True
+        if self.failure or self.gone:
+            self.drop()
+        elif self.codec.should_close:  # spec §5.1: no FCGI_KEEP_CONN, close after the response
+            server.linger(self)
+        else:
+            server.release(self)
+
+    def serve(self, req: _Request) -> None:
+        self.current = req
+        try:
+            if not req.aborted:
+                environ = self.environ(req)
+                started = time.perf_counter()
+                sink = _Stdout(self, req)
+                outcome = run_app(
+                    sink,
+                    environ,
+                    sink,
+                    method=environ["REQUEST_METHOD"],
+                    version=None,
+                    keep_alive=True,
+                )
+                if access_log.isEnabledFor(logging.INFO):
+                    elapsed = time.perf_counter() - started
+                    log_access(environ, outcome.status, outcome.body_bytes, elapsed)
+                if outcome.aborted and not req.aborted:
+                    # The response is cut (app error after the head, short body): no END_REQUEST,
+                    # so the web server sees a broken response rather than a complete one.
+                    self.gone = True
+                if self.failure or self.gone:
+                    return
+                tail = sink.held
+            else:
+                tail = []
+            tail.append(self.codec.end_request(req.rid))
+            self.sendv(tail)
+            self.codec.request_done(req.rid)
+        finally:
+            self.current = None
+            del self.requests[req.rid]
+            self.buffered -= req.buffered
+
+    def environ(self, req: _Request) -> WSGIEnvironment:
+        params = req.params
+        length = request_length(params)
+        environ = cgi_environ(
+            params, self.info, InputStream(_Stdin(self, req), length), self.server.script_name
+        )
+        if length is None:  # none, empty or nonsense: the stdin stream says where the body ends
+            environ.pop("CONTENT_LENGTH", None)
+        if self.server.stderr == "fcgi":
+            environ["wsgi.errors"] = FastCGIErrors(self, req)
+        else:
+            environ["wsgi.errors"] = LOG_ERRORS
+        return environ
+
+
+class _Stdin:
+    """The body reader of one request: its queued STDIN records, then the socket."""
+
+    __slots__ = ("conn", "req")
+
+    def __init__(self, conn: FastCGIConn, req: _Request) -> None:
+        self.conn = conn
+        self.req = req
+
+    def read(self, size: int) -> bytes:
+        req, conn = self.req, self.conn
+        while True:
+            chunks = req.chunks
+            if chunks:
+                chunk = chunks[0]
+                if len(chunk) <= size:
+                    chunks.popleft()
+                else:
+                    chunks[0] = chunk[size:]
+                    chunk = chunk[:size]
+                req.buffered -= len(chunk)
+                conn.buffered -= len(chunk)
+                return chunk
+            if req.aborted:
+                raise BadRequest(400, "the web server aborted the request (FCGI_ABORT_REQUEST)")
+            if req.ended:
+                return b""
+            conn.read_more()
+
+
+class _Stdout:
+    """The response sink of one request: STDOUT records; between writes, a look for ABORT.
+
+    It also calls the app, to see its body: a list or tuple is all there already, so it is held
+    back and goes out with END_REQUEST in one write (nothing waits on the app, PEP 3333 "Buffering
+    and Streaming"); any other iterable is sent as it comes.
+    """
+
+    __slots__ = ("conn", "held", "hold", "req", "writes")
+
+    def __init__(self, conn: FastCGIConn, req: _Request) -> None:
+        self.conn = conn
+        self.req = req
+        self.writes = 0
+        self.hold = False
+        self.held: list[Piece] = []
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        result = self.conn.server.app(environ, start_response)
+        self.hold = type(result) is list or type(result) is tuple
+        return result
+
+    def __repr__(self) -> str:  # the engine names the app in its log lines
+        return repr(self.conn.server.app)
+
+    def send(self, *parts: bytes) -> None:
+        conn, rid = self.conn, self.req.rid
+        if self.writes and not self.hold:
+            conn.peek()
+        if self.req.aborted:
+            raise OSError("the web server aborted the request (FCGI_ABORT_REQUEST)")
+        if conn.failure or conn.gone:
+            raise OSError("the FastCGI connection is gone")
+        self.writes += 1
+        respond = conn.codec.respond
+        if len(parts) > 1 and sum(len(part) for part in parts) <= _SMALL:
+            pieces = respond(rid, b"".join(parts))
+        else:
+            pieces = []
+            for part in parts:
+                pieces += respond(rid, part)
+        if self.hold:
+            self.held += pieces
+        elif pieces:
+            conn.sendv(pieces)
+
+
+class FastCGIErrors:
+    """``wsgi.errors`` sent as FCGI_STDERR records of the request (``stderr="fcgi"``).
+
+    Only the thread serving the request writes records (another thread's write could land in
+    the middle of a STDOUT record); other threads, and writes after the request, go to the log.
+    """
+
+    __slots__ = ("conn", "req", "thread")
+
+    def __init__(self, conn: FastCGIConn, req: _Request) -> None:
+        self.conn = conn
+        self.req = req
+        self.thread = threading.get_ident()
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"wsgi.errors takes str, got {type(text).__name__}")
+        conn = self.conn
+        if (
+            conn.current is not self.req
+            or conn.failure
+            or conn.gone
+            or threading.get_ident() != self.thread
+        ):
+            return LOG_ERRORS.write(text)
+        data = text.encode("utf-8", "backslashreplace")
+        if data:
+            try:
+                conn.sendv(conn.codec.stderr(self.req.rid, data))
+            except OSError:
+                conn.gone = True
+        return len(text)
+
+    def writelines(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+
+# -- the server ------------------------------------------------------------------------------------
+
+
+class FastCGIServer(EventServer):
+    """The FastCGI responder. Binds in the constructor; no ``binds``: the socket on fd 0.
+
+    ``multiplex``/``max_requests``: several request ids per connection (FCGI_MPXS_CONNS,
+    FCGI_MAX_REQS, both answered to FCGI_GET_VALUES with FCGI_MAX_CONNS = ``max_connections``).
+    ``stderr``: ``"log"`` or ``"fcgi"`` (FCGI_STDERR records, shown in the web server's error
+    log). ``script_name``: the mount point (see the module docstring). ``max_buffer`` bounds the
+    stdin queued per connection (inline mode reads whole bodies first). Bad options: ValueError.
+    """
+
+    scheme = "fcgi"
+
+    connection_class = FastCGIConn
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        binds: Sequence[str] = (),
+        *,
+        threads: int = 8,
+        multiplex: bool = True,
+        max_requests: int = 64,
+        stderr: str = "log",
+        script_name: str | None = None,
+        prebuffer: int = 65536,
+        max_buffer: int = 64 << 20,
+        max_params_size: int = 1 << 20,
+        max_params: int = 1000,
+        **options: Any,
+    ) -> None:
+        if stderr not in ("log", "fcgi"):
+            raise ValueError(f"stderr must be 'log' or 'fcgi', got {stderr!r}")
+        if max_requests < 1 or max_buffer < 1 or prebuffer < 0:
+            raise ValueError("max_requests and max_buffer must be >= 1, prebuffer >= 0")
+        self.script_name = check_script_name(script_name)
+        self.multiplex = multiplex
+        self.max_requests = max_requests
+        self.stderr = stderr
+        self.prebuffer = prebuffer
+        self.max_buffer = max_buffer
+        self.max_params_size = max_params_size
+        self.max_params = max_params
+        super().__init__(app, list(binds) or [inherited_bind()], threads=threads, **options)
+        # FCGI_GET_VALUES answers (spec §4.1); the codec adds FCGI_MAX_REQS and FCGI_MPXS_CONNS.
+        self.values = {FCGI_MAX_CONNS: str(self.max_connections).encode()}
+        try:  # check the codec options now, not on the first connection
+            FastCGIConnection(
+                max_requests=max_requests,
+                max_params_size=max_params_size,
+                max_params=max_params,
+                multiplex=multiplex,
+                values=self.values,
+            )
+        except ValueError:
+            self.close_listeners()
+            raise
+
+
+def serve_fcgi(app: WSGIApplication, binds: Sequence[str] = (), **options: Any) -> None:
+    """Run a :class:`FastCGIServer` until SIGINT or SIGTERM, then stop gracefully."""
+    run_until_signal(FastCGIServer(app, binds, **options))

@@ -1,0 +1,279 @@
+"""The SCGI server: serve a WSGI app to nginx (``scgi_pass``), Apache (mod_proxy_scgi) or lighttpd.
+
+One request per connection (SCGI protocol §2): the netstring of headers is parsed with limits
+(:mod:`wsgikit._scgi`, CONTENT_LENGTH first), the body is streamed to ``wsgi.input``, the
+response goes back raw with a ``Status:`` line and the server closes. Same loop and worker pool
+as the HTTP server::
+
+    SCGIServer(app, ["127.0.0.1:4000"], threads=8).run()   # or serve_scgi(app, [...])
+
+nginx's stock ``scgi_params`` send neither SCRIPT_NAME nor PATH_INFO: PATH_INFO is then
+REQUEST_URI's path (decoded), under ``script_name`` when given (``--script-name /app``).
+The environ helpers here (:func:`cgi_environ`, :func:`mount_paths`) serve the FastCGI server too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from wsgikit._accesslog import access_log, log_access
+from wsgikit._scgi import END, SCGIError, SCGIParser, SCGIRequest
+from wsgikit.gateway import BadRequest, ConnectionInfo, InputStream, environ_from_cgi, run_app
+from wsgikit.servers._loop import (
+    DISPATCH,
+    REJECT,
+    WAIT,
+    Connection,
+    EventServer,
+    run_until_signal,
+)
+from wsgikit.types import WSGIApplication, WSGIEnvironment
+
+__all__ = [
+    "LOG_ERRORS",
+    "LogErrors",
+    "SCGIConn",
+    "SCGIServer",
+    "cgi_environ",
+    "check_script_name",
+    "mount_paths",
+    "serve_scgi",
+]
+
+error_log = logging.getLogger("wsgikit.error")
+_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST (socket(7))
+
+
+# -- for every server of CGI variables (this one and FastCGI) ------------------------------------
+
+
+def mount_paths(environ: WSGIEnvironment, script_name: str | None, split: bool) -> None:
+    """Set SCRIPT_NAME and PATH_INFO for an app mounted at ``script_name`` (PEP 3333, RFC 3875).
+
+    ``split``: the web server sent PATH_INFO, so its SCRIPT_NAME/PATH_INFO split is kept when
+    ``script_name`` is None. Otherwise the full path (SCRIPT_NAME + PATH_INFO when PATH_INFO was
+    sent, else REQUEST_URI's path percent-decoded, else SCRIPT_NAME) is split at the mount point;
+    a path outside it gets SCRIPT_NAME "" and the whole path as PATH_INFO.
+    """
+    script = environ.get("SCRIPT_NAME", "")
+    if script_name is None and split:
+        if script.endswith("/"):  # PEP 3333: SCRIPT_NAME never ends with "/" ("/" is "")
+            path_info = environ.get("PATH_INFO", "")
+            environ["SCRIPT_NAME"] = script.rstrip("/")
+            environ["PATH_INFO"] = path_info if path_info.startswith("/") else "/" + path_info
+        return
+    if split:
+        full = script + environ.get("PATH_INFO", "")
+    else:
+        uri = environ.get("REQUEST_URI", "")
+        path = uri.partition("?")[0] if uri.startswith("/") else ""
+        if "%" in path:  # RFC 3875 §4.1.5: PATH_INFO is decoded; PEP 3333 latin-1 "bytes as str"
+            path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
+        full = path or script
+    prefix = script_name or ""
+    if prefix and (full == prefix or full.startswith(prefix + "/")):
+        environ["SCRIPT_NAME"], environ["PATH_INFO"] = prefix, full[len(prefix) :]
+    else:
+        environ["SCRIPT_NAME"], environ["PATH_INFO"] = "", full
+
+
+def cgi_environ(
+    params: Sequence[tuple[bytes, bytes]],
+    info: ConnectionInfo,
+    body: InputStream,
+    script_name: str | None,
+) -> WSGIEnvironment:
+    """The environ of a request a web server sent as CGI variables, made right for PEP 3333."""
+    environ = environ_from_cgi(params, info, body)
+    environ.setdefault("REQUEST_METHOD", "GET")
+    if not environ.get("SERVER_NAME"):  # nginx sends "" without server_name; RFC 3875 §4.1.14
+        host = environ.get("HTTP_HOST", "")
+        host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
+        environ["SERVER_NAME"] = host or info.base["SERVER_NAME"]
+    split = any(name == b"PATH_INFO" for name, _ in params)
+    mount_paths(environ, script_name, split)
+    return environ
+
+
+def check_script_name(script_name: str | None) -> str | None:
+    """Validate a mount point: None, "" (the root) or "/prefix"; a trailing "/" is dropped."""
+    if script_name is None:
+        return None
+    prefix = script_name.rstrip("/")
+    if prefix and not prefix.startswith("/"):
+        raise ValueError(f"script_name must start with '/', got {script_name!r}")
+    return prefix
+
+
+class LogErrors:
+    """``wsgi.errors`` written to the ``wsgikit.error`` log, one record per write (the default)."""
+
+    __slots__ = ()
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"wsgi.errors takes str, got {type(text).__name__}")
+        line = text.rstrip("\r\n")
+        if line:
+            error_log.error("app: %s", line)
+        return len(text)
+
+    def writelines(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+
+LOG_ERRORS = LogErrors()
+
+
+# -- SCGI ----------------------------------------------------------------------------------------
+
+
+class SCGIConn(Connection):
+    """One SCGI request: the head and body pieces queue up on the loop, a worker serves it."""
+
+    __slots__ = ("buffered", "chunks", "ended", "failure", "parser", "request")
+
+    server: SCGIServer
+
+    def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
+        super().__init__(server, sock, info)
+        srv = self.server
+        self.parser = SCGIParser(max_header_size=srv.max_header_size, max_body_size=srv.max_body)
+        self.request: SCGIRequest | None = None
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.ended = False
+        self.failure = ""
+
+    def feed(self, data: bytes) -> None:
+        """Parse and queue; SCGIError when the peer broke the protocol."""
+        for event in self.parser.feed(data):
+            if type(event) is bytes:
+                self.chunks.append(event)
+                self.buffered += len(event)
+            elif type(event) is SCGIRequest:
+                self.request = event
+            elif event is END:
+                self.ended = True
+
+    def on_data(self, data: bytes) -> int:
+        try:
+            self.feed(data)
+        except SCGIError as exc:
+            self.failure = str(exc)
+            return REJECT
+        if self.request is None:
+            return WAIT
+        if self.ended or (self.server.threads and self.buffered >= self.server.prebuffer):
+            return DISPATCH
+        return WAIT
+
+    def reject(self) -> None:
+        peer = self.info.base.get("REMOTE_ADDR", "-")
+        error_log.warning("dropping the SCGI connection from %s: %s", peer, self.failure)
+        self.server.close(self)
+
+    def on_timeout(self) -> None:
+        self.failure = "request not received in time"
+        self.reject()
+
+    def has_partial_request(self) -> bool:
+        return True
+
+    def read(self, size: int) -> bytes:
+        """The body reader: queued pieces, then the socket (on a worker)."""
+        chunks = self.chunks
+        while not chunks:
+            if self.ended:
+                return b""
+            data = self.recv_blocking()
+            try:
+                self.feed(data)
+            except SCGIError as exc:
+                raise BadRequest(400, str(exc)) from None
+        chunk = chunks[0]
+        if len(chunk) <= size:
+            chunks.popleft()
+        else:
+            chunks[0] = chunk[size:]
+            chunk = chunk[:size]
+        self.buffered -= len(chunk)
+        return chunk
+
+    def process(self) -> None:
+        """Serve the one request, then linger so the web server reads all of the response."""
+        server = self.server
+        request = self.request
+        assert request is not None
+        # CONTENT_LENGTH is the exact body size (SCGI protocol §3): wsgi.input stops there.
+        body = InputStream(self, request.content_length)
+        environ = cgi_environ(request.headers, self.info, body, server.script_name)
+        environ["wsgi.errors"] = LOG_ERRORS
+        started = time.perf_counter()
+        outcome = run_app(
+            server.app,
+            environ,
+            self,
+            method=environ["REQUEST_METHOD"],
+            version=None,
+            keep_alive=False,
+        )
+        if access_log.isEnabledFor(logging.INFO):
+            log_access(environ, outcome.status, outcome.body_bytes, time.perf_counter() - started)
+        if outcome.aborted:
+            # The response is cut (app error after the head, short body). The end of an SCGI
+            # response is the close, so a FIN would pass it off as whole: reset instead.
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+            server.close(self)
+        else:
+            server.linger(self)
+
+
+class SCGIServer(EventServer):
+    """The SCGI server. Binds in the constructor, so ports are known before ``run()``.
+
+    ``max_header_size`` bounds the netstring of headers, ``max_body`` CONTENT_LENGTH (None: no
+    limit); ``script_name`` is the mount point; ``prebuffer`` is how much body the loop reads
+    before a worker takes over. Bad options raise ValueError.
+    """
+
+    scheme = "scgi"
+
+    connection_class = SCGIConn
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        binds: Sequence[str] = ("127.0.0.1:4000",),
+        *,
+        threads: int = 8,
+        script_name: str | None = None,
+        max_header_size: int = 65536,
+        max_body: int | None = None,
+        prebuffer: int = 65536,
+        **options: Any,
+    ) -> None:
+        SCGIParser(max_header_size=max_header_size, max_body_size=max_body)  # ValueError now
+        self.script_name = check_script_name(script_name)
+        self.max_header_size = max_header_size
+        self.max_body = max_body
+        self.prebuffer = prebuffer
+        super().__init__(app, binds, threads=threads, **options)
+
+
+def serve_scgi(app: WSGIApplication, binds: Sequence[str], **options: Any) -> None:
+    """Run an :class:`SCGIServer` until SIGINT or SIGTERM, then stop gracefully."""
+    run_until_signal(SCGIServer(app, binds, **options))
