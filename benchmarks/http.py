@@ -132,7 +132,7 @@ def server(kind: str, app: str, idle_timeout: float = 30.0) -> Iterator[tuple[in
 def wrk(port: int, path: str, duration: int, connections: int) -> tuple[float, float]:
     """(req/s, p99 latency in ms) from one wrk run pinned to the client core."""
     command = [
-        "taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{round(duration)}s",
+        "taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
         "--latency", "-H", "Accept-Encoding: gzip", f"http://127.0.0.1:{port}{path}",
     ]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout

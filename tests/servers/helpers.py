@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from wsgiref.validate import validator
@@ -53,12 +52,3 @@ def running(app: Any, *, validate: bool = True, **options: Any) -> Iterator[Runn
         server.stop()
         thread.join(timeout=10)
         assert not thread.is_alive(), "server did not stop"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()

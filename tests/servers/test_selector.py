@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers.helpers import read_all, running, wait_for
+from tests.servers.helpers import read_all, running
 from wsgikit.servers.selector import Server
 
 Serve = Callable[..., Any]
@@ -435,7 +435,3 @@ def test_validator_sees_a_correct_server(serve: Serve) -> None:
     with serve(streaming) as srv:
         raw = srv.request(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         assert raw.startswith(b"HTTP/1.1 200 OK")
-
-
-def test_wait_for_helper() -> None:
-    assert wait_for(lambda: True)

@@ -1,0 +1,97 @@
+"""The server's resource bounds, checked with real sockets: slow clients, huge bodies.
+
+These are behaviour checks, not speed measurements: they assert what a slow client costs (a
+socket, no thread) and that memory stays bounded while a huge body streams through.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers.helpers import running
+
+MiB = 1 << 20
+
+
+def hello(environ: Any, start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"hi"]
+
+
+def test_a_thousand_slow_clients_cost_sockets_not_threads() -> None:
+    with running(hello, threads=4, header_timeout=60) as srv:
+        slow = []
+        try:
+            for _ in range(1000):
+                sock = socket.create_connection((srv.host, srv.port), timeout=10)
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ")  # a head that never ends
+                slow.append(sock)
+            threads_before = threading.active_count()
+            for _ in range(20):
+                answer = srv.request(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"hi")
+            assert threading.active_count() == threads_before  # no thread per client
+            assert len(srv.server.conns) >= 1000  # all of them still held, none answered
+            slow[0].settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                slow[0].recv(1)
+        finally:
+            for sock in slow:
+                sock.close()
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/self/status")
+
+
+def _sink(environ: Any, start_response: Any) -> list[bytes]:
+    total = 0
+    while chunk := environ["wsgi.input"].read(MiB):
+        total += len(chunk)
+    body = str(total).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _source(environ: Any, start_response: Any) -> Any:
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    block = b"x" * MiB
+    return (block for _ in range(int(environ["QUERY_STRING"])))
+
+
+def _big(environ: Any, start_response: Any) -> Any:
+    return (_sink if environ["REQUEST_METHOD"] == "POST" else _source)(environ, start_response)
+
+
+def test_huge_upload_and_download_keep_memory_bounded() -> None:
+    size_mib = 256
+    # Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS.
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _rss_kib("VmRSS")
+    with running(_big, threads=2) as srv:
+        with socket.create_connection((srv.host, srv.port), timeout=30) as sock:
+            sock.sendall(
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % (size_mib * MiB)
+            )
+            block = b"y" * MiB
+            for _ in range(size_mib):
+                sock.sendall(block)
+            answer = sock.recv(65536)
+        assert answer.endswith(str(size_mib * MiB).encode())
+        with socket.create_connection((srv.host, srv.port), timeout=30) as sock:
+            sock.sendall(b"GET /?%d HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" % size_mib)
+            received = 0
+            buffer = bytearray(MiB)
+            while n := sock.recv_into(buffer):
+                received += n
+        assert received > size_mib * MiB  # the body, plus head and chunk framing
+    growth_mib = (_rss_kib("VmHWM") - before) / 1024
+    assert growth_mib < 50, f"peak RSS grew by {growth_mib:.1f} MiB moving {size_mib} MiB each way"
