@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from wsgiref.validate import validator
 
+from wsgikit.servers._loop import EventServer
 from wsgikit.servers.selector import Server
 
 
 class Running:
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: EventServer) -> None:
         self.server = server
         self.host, self.port = server.addresses[0][:2]
 
@@ -41,14 +43,35 @@ def read_all(sock: socket.socket) -> bytes:
 
 
 @contextmanager
-def running(app: Any, *, validate: bool = True, **options: Any) -> Iterator[Running]:
+def running(
+    app: Any,
+    *,
+    validate: bool = True,
+    server_class: type[EventServer] = Server,
+    handle: type[Running] = Running,
+    **options: Any,
+) -> Iterator[Any]:
+    """Run ``server_class`` (HTTP by default) on 127.0.0.1:0 in a thread; yield ``handle(server)``.
+
+    The app runs under wsgiref.validate (validation on the server side) unless ``validate=False``.
+    """
     options.setdefault("threads", 4)
-    server = Server(validator(app) if validate else app, ["127.0.0.1:0"], **options)
+    server = server_class(validator(app) if validate else app, ["127.0.0.1:0"], **options)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        yield Running(server)
+        yield handle(server)
     finally:
         server.stop()
         thread.join(timeout=10)
         assert not thread.is_alive(), "server did not stop"
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last answer."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()

@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from wsgiref.validate import validator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.servers import helpers
 from tests.servers.fcgi_client import Client, Response, begin, params, request, stdin
 from tests.test_fcgi_scgi_props import sessions
 from wsgikit._fcgi import (
@@ -49,10 +49,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 _HEADER = struct.Struct("!BBHHBx")
 
 
-class Running:
-    def __init__(self, server: FastCGIServer) -> None:
-        self.server = server
-        self.host, self.port = server.addresses[0][:2]
+class Running(helpers.Running):
+    """A FastCGI server under test, with a FastCGI client."""
 
     @contextmanager
     def client(self) -> Iterator[Client]:
@@ -65,18 +63,9 @@ class Running:
             return client.response(rid)
 
 
-@contextmanager
-def running(app: Any, *, validate: bool = True, **options: Any) -> Iterator[Running]:
+def running(app: Any, **options: Any) -> Any:
     options.setdefault("threads", 2)
-    server = FastCGIServer(validator(app) if validate else app, ["127.0.0.1:0"], **options)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield Running(server)
-    finally:
-        server.stop()
-        thread.join(timeout=10)
-        assert not thread.is_alive(), "server did not stop"
+    return helpers.running(app, server_class=FastCGIServer, handle=Running, **options)
 
 
 @pytest.fixture(params=[pytest.param(2, id="threads"), pytest.param(0, id="inline")])

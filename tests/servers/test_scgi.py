@@ -8,14 +8,14 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
-from wsgiref.validate import validator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.servers import helpers
+from tests.servers.helpers import Running, read_all
 from wsgikit._scgi import encode_request
 from wsgikit.gateway import ConnectionInfo, InputStream
 from wsgikit.servers.scgi import SCGIServer, cgi_environ, mount_paths
@@ -23,46 +23,9 @@ from wsgikit.servers.scgi import SCGIServer, cgi_environ, mount_paths
 Serve = Callable[..., Any]
 
 
-class Running:
-    def __init__(self, server: SCGIServer) -> None:
-        self.server = server
-        self.host, self.port = server.addresses[0][:2]
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection((self.host, self.port), timeout=5)
-
-    def exchange(self, raw: bytes) -> bytes:
-        """Send raw bytes; everything the server answers until it closes."""
-        with self.connect() as sock:
-            sock.sendall(raw)
-            return read_all(sock)
-
-
-def read_all(sock: socket.socket) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        try:
-            data = sock.recv(65536)
-        except ConnectionResetError:
-            break
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
-    return b"".join(chunks)
-
-
-@contextmanager
-def running(app: Any, **options: Any) -> Iterator[Running]:
+def running(app: Any, **options: Any) -> Any:
     options.setdefault("threads", 2)
-    server = SCGIServer(validator(app), ["127.0.0.1:0"], **options)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield Running(server)
-    finally:
-        server.stop()
-        thread.join(timeout=10)
-        assert not thread.is_alive(), "server did not stop"
+    return helpers.running(app, server_class=SCGIServer, **options)
 
 
 @pytest.fixture(params=[pytest.param(2, id="threads"), pytest.param(0, id="inline")])
@@ -109,14 +72,14 @@ def echo(environ: Any, start_response: Any) -> list[bytes]:
 
 def test_get(serve: Serve) -> None:
     with serve(show("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING")) as srv:
-        raw = srv.exchange(scgi("/hello?x=1"))
+        raw = srv.request(scgi("/hello?x=1"))
     assert raw == b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nGET|/hello|x=1"
 
 
 def test_large_body_reaches_the_app(serve: Serve) -> None:
     body = os.urandom(3 << 20)
     with serve(echo) as srv:
-        raw = srv.exchange(scgi("/", body, "POST"))
+        raw = srv.request(scgi("/", body, "POST"))
     assert raw.partition(b"\r\n\r\n")[2] == body
 
 
@@ -143,19 +106,19 @@ def test_streamed_response(serve: Serve) -> None:
             yield b"%d;" % i
 
     with serve(parts) as srv:
-        raw = srv.exchange(scgi())
+        raw = srv.request(scgi())
     assert raw.partition(b"\r\n\r\n")[2] == b"".join(b"%d;" % i for i in range(20))
 
 
 def test_script_name_option_mounts_the_app(serve: Serve) -> None:
     with serve(show("SCRIPT_NAME", "PATH_INFO"), script_name="/app") as srv:
-        raw = srv.exchange(scgi("/app/a%2Fb?q"))
+        raw = srv.request(scgi("/app/a%2Fb?q"))
     assert raw.endswith(b"/app|/a/b")
 
 
 def test_https_on_sets_the_url_scheme(serve: Serve) -> None:
     with serve(show("wsgi.url_scheme")) as srv:
-        raw = srv.exchange(scgi(HTTPS="on"))
+        raw = srv.request(scgi(HTTPS="on"))
     assert raw.endswith(b"\r\n\r\nhttps")
 
 
@@ -166,7 +129,7 @@ def test_app_error_is_a_500_with_the_traceback_in_the_log(
         raise RuntimeError("kaboom")
 
     with caplog.at_level(logging.ERROR, "wsgikit.error"), serve(broken) as srv:
-        raw = srv.exchange(scgi())
+        raw = srv.request(scgi())
     assert raw.startswith(b"Status: 500 Internal Server Error\r\n")
     assert b"kaboom" not in raw
     assert "RuntimeError: kaboom" in caplog.text
@@ -239,8 +202,8 @@ def test_hostile_input_drops_the_connection_with_a_log_line(
         caplog.at_level(logging.WARNING, "wsgikit.error"),
         serve(echo, max_header_size=1000, max_body=1000) as srv,
     ):
-        assert srv.exchange(data) == b""
-        assert srv.exchange(scgi()).startswith(b"Status: 200 OK")  # the process lives
+        assert srv.request(data) == b""
+        assert srv.request(scgi()).startswith(b"Status: 200 OK")  # the process lives
     assert "dropping the SCGI connection" in caplog.text
     assert message in caplog.text
 
@@ -249,7 +212,7 @@ def test_client_leaving_mid_body_is_logged(caplog: pytest.LogCaptureFixture) -> 
     with caplog.at_level(logging.INFO, "wsgikit.error"), running(echo, prebuffer=0) as srv:
         with srv.connect() as sock:
             sock.sendall(scgi("/", b"x" * 100, "POST")[:-50])
-        assert srv.exchange(scgi()).startswith(b"Status: 200 OK")
+        assert srv.request(scgi()).startswith(b"Status: 200 OK")
     assert "in the middle of the body" in caplog.text
 
 
@@ -319,4 +282,4 @@ def test_any_bytes_leave_the_server_serving(fuzz_target: Running, data: bytes) -
         sock.sendall(data)
         sock.shutdown(socket.SHUT_WR)
         read_all(sock)
-    assert fuzz_target.exchange(scgi("/", b"ok", "POST")).endswith(b"\r\n\r\nok")
+    assert fuzz_target.request(scgi("/", b"ok", "POST")).endswith(b"\r\n\r\nok")
