@@ -7,29 +7,16 @@ they fail instead.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
-
-def _missing(reason: str) -> NoReturn:
-    if os.environ.get("WSGIKIT_REQUIRE_INTEGRATION") == "1":
-        pytest.fail(f"{reason} (WSGIKIT_REQUIRE_INTEGRATION=1)")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.integration import free_port, missing
 
 
 def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> bool:
@@ -52,11 +39,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis://127.0.0.1:PORT/0 URL of a redis-server running for this test session."""
     binary = shutil.which("redis-server")
     if binary is None:
-        _missing("redis-server is not installed (Debian package redis-server)")
+        missing("redis-server is not installed (Debian package redis-server)")
     directory = tmp_path_factory.mktemp("redis")
     log = directory / "redis.log"
     for _ in range(3):  # the free port can be taken between probing and binding: try again
-        port = _free_port()
+        port = free_port()
         command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
         command += ["--appendonly", "no", "--dir", str(directory), "--logfile", str(log)]
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -74,4 +61,4 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def closed_port() -> int:
     """A local TCP port nothing listens on: connections to it are refused at once."""
-    return _free_port()
+    return free_port()

@@ -24,22 +24,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 import requests
 
+from tests.integration import free_port, missing
+
 ROOT = Path(__file__).resolve().parents[2]  # the checkout these tests belong to
-REQUIRE = "WSGIKIT_REQUIRE_INTEGRATION"
 APACHE_MODULE_DIRS = ("/usr/lib/apache2/modules", "/usr/lib64/httpd/modules", "/usr/lib/httpd")
 SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")  # not on a non-root PATH everywhere
-
-
-def missing(reason: str) -> NoReturn:
-    """Skip: a peer is not installed; fail instead when the integration tests are required."""
-    if os.environ.get(REQUIRE) == "1":
-        pytest.fail(f"{reason} ({REQUIRE}=1: integration tests must run)", pytrace=False)
-    pytest.skip(reason)
 
 
 def find_program(*names: str) -> str:
@@ -47,14 +40,7 @@ def find_program(*names: str) -> str:
         found = shutil.which(name) or shutil.which(name, path=os.pathsep.join(SBIN))
         if found:
             return found
-    missing(f"{names[0]} is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return missing(f"{names[0]} is not installed")
 
 
 def world_readable_dir(prefix: str) -> Path:
@@ -83,7 +69,7 @@ def unprivileged_user() -> str | None:
     for name in ("www-data", "nobody"):
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name).pw_name
-    missing("running as root, but there is no www-data or nobody user for the server")
+    return missing("running as root, but there is no www-data or nobody user for the server")
 
 
 @dataclass
