@@ -731,8 +731,9 @@ def received(sink: SMTPSink) -> EmailMessage:
 def test_smtp_notifier_mails_the_traceback(smtp_sink: SMTPSink) -> None:
     environ = make_environ("/boom", HTTP_COOKIE="sid=s3cr3t")
     call_app(ErrorMiddleware(fail_before_start, notify=notifier(smtp_sink.port)), environ)
-    assert smtp_sink.mails[0]["from"] == "FROM:<app@example.com>"
-    assert smtp_sink.mails[0]["to"] == ["TO:<ops@example.com>"]
+    # RFC 5321 §2.4: SMTP verbs and keywords are case-insensitive (smtplib 3.13 sends "from:").
+    assert smtp_sink.mails[0]["from"].upper() == "FROM:<APP@EXAMPLE.COM>"
+    assert [to.upper() for to in smtp_sink.mails[0]["to"]] == ["TO:<OPS@EXAMPLE.COM>"]
     message = received(smtp_sink)
     assert message["Subject"] == "[wsgikit] Boom: failed <early> & loud"
     text = message.get_content()

@@ -385,3 +385,17 @@ def test_cookie_store_bad_max_size_is_refused(size: object, error: type[Exceptio
 def test_server_store_is_abstract() -> None:
     with pytest.raises(TypeError):
         ServerStore()  # type: ignore[abstract]
+
+
+def test_sqlite_store_closes_its_connection_when_collected(tmp_path: Path) -> None:
+    import gc
+    import sqlite3
+
+    store = SQLiteStore(tmp_path / "s.db")
+    store.save("a" * 43, "{}", 60)
+    conn = store._conn
+    assert conn is not None
+    del store
+    gc.collect()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        conn.execute("SELECT 1")

@@ -15,6 +15,7 @@ import re
 import sqlite3
 import threading
 import time
+import weakref
 from typing import Any
 
 from wsgikit.middleware.sessions._errors import StoreUnavailableError
@@ -23,6 +24,13 @@ from wsgikit.middleware.sessions._store import ServerStore
 __all__ = ["SQLiteStore"]
 
 _identifier = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z").match
+
+
+def _close_if_owner(conn: sqlite3.Connection, pid: int) -> None:
+    # Only the process that opened it: closing an inherited connection in a forked child could
+    # checkpoint or remove the WAL the parent is using (sqlite.org/howtocorrupt §2.6).
+    if os.getpid() == pid:
+        conn.close()
 
 
 class SQLiteStore(ServerStore):
@@ -82,6 +90,9 @@ class SQLiteStore(ServerStore):
                 conn.close()
                 raise
             self._conn, self._pid = conn, os.getpid()
+            # A store dropped without close() (an app torn down, a config that failed to load)
+            # still closes its connection when it is collected.
+            weakref.finalize(self, _close_if_owner, conn, self._pid)
         return self._conn
 
     def _run(self, sql: str, *args: Any) -> tuple[list[Any], int]:
