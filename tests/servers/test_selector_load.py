@@ -6,8 +6,10 @@ socket, no thread) and that memory stays bounded while a huge body streams throu
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +97,71 @@ def test_huge_upload_and_download_keep_memory_bounded() -> None:
         assert received > size_mib * MiB  # the body, plus head and chunk framing
     growth_mib = (_rss_kib("VmHWM") - before) / 1024
     assert growth_mib < 50, f"peak RSS grew by {growth_mib:.1f} MiB moving {size_mib} MiB each way"
+
+
+def _digest(environ: Any, start_response: Any) -> list[bytes]:
+    digest = hashlib.sha256()
+    while chunk := environ["wsgi.input"].read(MiB):
+        digest.update(chunk)
+    body = digest.hexdigest().encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_inline_mode_spools_a_big_body_instead_of_holding_it(chunked: bool) -> None:
+    # Inline mode reads the whole body before the app runs; past 1 MiB it goes to a file.
+    size_mib = 64
+    block = bytes(range(256)) * 4096  # 1 MiB
+    expected = hashlib.sha256(block * size_mib).hexdigest().encode()
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _rss_kib("VmRSS")
+    with running(_digest, threads=0) as srv:
+        with socket.create_connection((srv.host, srv.port), timeout=30) as sock:
+            if chunked:
+                sock.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+                for _ in range(size_mib):
+                    sock.sendall(b"100000\r\n" + block + b"\r\n")
+                sock.sendall(b"0\r\n\r\n")
+            else:
+                head = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
+                sock.sendall(head % (size_mib * MiB))
+                for _ in range(size_mib):
+                    sock.sendall(block)
+            answer = sock.recv(65536)
+            # The same connection serves the next request: the spool was used up and closed.
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
+            second = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(expected)
+    assert second.endswith(hashlib.sha256(b"abc").hexdigest().encode())
+    growth_mib = (_rss_kib("VmHWM") - before) / 1024
+    assert growth_mib < 24, f"peak RSS grew by {growth_mib:.1f} MiB for a {size_mib} MiB body"
+
+
+def test_inline_mode_answers_100_continue_when_the_head_arrives() -> None:
+    with running(_digest, threads=0) as srv, srv.connect() as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"abc")
+        assert sock.recv(65536).endswith(hashlib.sha256(b"abc").hexdigest().encode())
+
+
+def test_closing_mid_upload_releases_the_spool() -> None:
+    with running(_digest, threads=0) as srv:
+        with socket.create_connection((srv.host, srv.port), timeout=30) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % (8 * MiB))
+            for _ in range(3):
+                sock.sendall(b"z" * MiB)
+            conn = next(iter(srv.server.conns.values()))
+            assert _wait(lambda: conn.spool is not None)  # type: ignore[attr-defined]
+            spool_file = conn.spool.file  # type: ignore[attr-defined]
+        assert _wait(lambda: spool_file.closed)
+
+
+def _wait(predicate: Any, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not predicate():
+        time.sleep(0.01)
+    return bool(predicate())

@@ -86,6 +86,9 @@ class Connection:
     def has_partial_request(self) -> bool:
         return False
 
+    def discard(self) -> None:
+        """The connection is closed: release what the protocol holds for it (files, buffers)."""
+
     # -- I/O for whoever owns the connection (gateway.ResponseSink) --------------------------------
 
     def send(self, *parts: bytes) -> None:
@@ -456,6 +459,7 @@ class EventServer:
         with contextlib.suppress(OSError, ValueError):
             self._epoll.unregister(conn.fd)
         conn.sock.close()
+        conn.discard()
 
     def _work(self) -> None:
         get = self._queue.get

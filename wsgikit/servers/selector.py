@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import tempfile
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -41,6 +42,18 @@ error_log = logging.getLogger("wsgikit.error")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _DRAIN_LIMIT = 1 << 18  # unread body we discard to keep a connection; more and we close it
+_SPOOL_AT = 1 << 20  # inline mode: body bytes held in memory before the rest goes to a file
+
+
+class _Spool:
+    """A big request body in a temporary file: inline mode reads the whole body before the app
+    runs (the loop never waits for a client), and must not hold it in memory."""
+
+    __slots__ = ("file", "open")
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile(prefix="wsgikit-body-")  # noqa: SIM115 (we close it)
+        self.open = True  # body bytes still arriving
 
 
 class _Failure:
@@ -82,7 +95,7 @@ def _error_response(status: int, detail: str) -> bytes:
 class HTTPConnection(Connection):
     """HTTP/1.1 on one connection: parsed events queue up; requests are served in order."""
 
-    __slots__ = ("buffered", "complete", "events", "parser")
+    __slots__ = ("buffered", "complete", "events", "parser", "spool")
 
     server: Server
 
@@ -92,14 +105,53 @@ class HTTPConnection(Connection):
         self.events: deque[Any] = deque()
         self.complete = 0  # END_OF_MESSAGE (and _Failure) events queued
         self.buffered = 0  # body bytes queued
+        self.spool: _Spool | None = None
 
     def add(self, events: list[Any]) -> None:
+        if self.spool is not None:
+            self._add_spooling(events)
+            return
         for event in events:
             if event is END_OF_MESSAGE or type(event) is _Failure:
                 self.complete += 1
             elif type(event) is bytes:
                 self.buffered += len(event)
         self.events.extend(events)
+        if self.buffered > _SPOOL_AT and not self.complete and not self.server.threads:
+            self._start_spool()
+
+    def _start_spool(self) -> None:
+        """Move the queued body of the first request (no end queued yet) into a file."""
+        events = self.events
+        head = events.popleft()
+        spool = _Spool()
+        while events:
+            spool.file.write(events.popleft())
+        self.buffered = 0
+        events.append(head)
+        events.append(spool)
+        self.spool = spool
+
+    def _add_spooling(self, events: list[Any]) -> None:
+        spool = self.spool
+        assert spool is not None
+        for event in events:
+            if spool.open and type(event) is bytes:
+                spool.file.write(event)
+                continue
+            if event is END_OF_MESSAGE or type(event) is _Failure:
+                self.complete += 1
+                if spool.open:
+                    spool.open = False
+                    spool.file.seek(0)
+            elif type(event) is bytes:
+                self.buffered += len(event)
+            self.events.append(event)
+
+    def discard(self) -> None:
+        spool, self.spool = self.spool, None
+        if spool is not None:
+            spool.file.close()
 
     def ready(self) -> bool:
         """A request can be served: a whole head, and enough of the body for the mode."""
@@ -120,7 +172,17 @@ class HTTPConnection(Connection):
         events = self.events
         if events and type(events[0]) is _Failure:
             return REJECT
-        return DISPATCH if self.ready() else WAIT
+        if self.ready():
+            return DISPATCH
+        if events:  # the head is in: a body is arriving, and it may take long if it makes progress
+            self.deadline = time.monotonic() + self.server.body_timeout
+            head = events[0]
+            if head.expect_continue and not self.server.threads and not self.buffered:
+                # Inline mode reads the whole body before the app runs, so ask for it now
+                # (RFC 9110 §10.1.1 lets a server send 100 before the app looks at the body).
+                head.expect_continue = False
+                self.send(_CONTINUE)
+        return WAIT
 
     def reject(self) -> None:
         failure = self.events[0]
@@ -218,6 +280,13 @@ class _Body:
                     return b""
                 if type(event) is _Failure:  # left queued: the connection closes after this
                     raise BadRequest(event.status, event.detail)
+                if type(event) is _Spool:
+                    data = event.file.read(size)
+                    if data:
+                        return data
+                    events.popleft()
+                    conn.discard()
+                    continue
                 if len(event) <= size:
                     events.popleft()
                     conn.buffered -= len(event)
