@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers.helpers import running
+from tests.servers.helpers import running, wait_for
 
 MiB = 1 << 20
 
@@ -155,13 +154,6 @@ def test_closing_mid_upload_releases_the_spool() -> None:
             for _ in range(3):
                 sock.sendall(b"z" * MiB)
             conn = next(iter(srv.server.conns.values()))
-            assert _wait(lambda: conn.spool is not None)  # type: ignore[attr-defined]
+            assert wait_for(lambda: conn.spool is not None)  # type: ignore[attr-defined]
             spool_file = conn.spool.file  # type: ignore[attr-defined]
-        assert _wait(lambda: spool_file.closed)
-
-
-def _wait(predicate: Any, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not predicate():
-        time.sleep(0.01)
-    return bool(predicate())
+        assert wait_for(lambda: spool_file.closed)
