@@ -153,6 +153,7 @@ def test_closing_mid_upload_releases_the_spool() -> None:
             sock.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % (8 * MiB))
             for _ in range(3):
                 sock.sendall(b"z" * MiB)
+            assert wait_for(lambda: len(srv.server.conns) == 1)  # accepted by the loop
             conn = next(iter(srv.server.conns.values()))
             assert wait_for(lambda: conn.spool is not None)  # type: ignore[attr-defined]
             spool_file = conn.spool.file  # type: ignore[attr-defined]
