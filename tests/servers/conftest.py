@@ -19,3 +19,15 @@ def serve(request: pytest.FixtureRequest) -> Callable[..., Any]:
         return running(app, **options)
 
     return start
+
+
+@pytest.fixture(params=[pytest.param(2, id="threads"), pytest.param(0, id="inline")])
+def fcgi_serve(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``with fcgi_serve(app, **options) as srv:``: the FastCGI server, threaded and inline."""
+    from tests.servers.fastcgi_helpers import running as fcgi_running
+
+    def start(app: Any, **options: Any) -> Any:
+        options.setdefault("threads", request.param)
+        return fcgi_running(app, **options)
+
+    return start
