@@ -22,8 +22,8 @@ from wsgiref.validate import validator
 
 import pytest
 
+from tests.peers.gateway_checks import RELEASE, gateway_app, in_thread, port_of
 from tests.peers.helpers import ROOT, find_program
-from tests.peers.test_fastcgi_nginx import RELEASE, gateway_app, in_thread, port_of
 from wsgikit.servers.fastcgi import FastCGIServer
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,7 @@ from wsgiref.validate import validator
 import pytest
 import requests
 
-from tests.peers.helpers import Peer, Starter
-from tests.peers.test_fastcgi_nginx import (
+from tests.peers.gateway_checks import (
     CountingServer,
     check_app_error,
     check_chunked_upload,
@@ -26,6 +25,7 @@ from tests.peers.test_fastcgi_nginx import (
     mount,
     port_of,
 )
+from tests.peers.helpers import Peer, Starter
 
 pytestmark = pytest.mark.integration
 

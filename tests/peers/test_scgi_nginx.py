@@ -12,8 +12,7 @@ from wsgiref.validate import validator
 import pytest
 import requests
 
-from tests.peers.helpers import Peer, Starter
-from tests.peers.test_fastcgi_nginx import (
+from tests.peers.gateway_checks import (
     check_app_error,
     check_chunked_upload,
     check_get,
@@ -25,6 +24,7 @@ from tests.peers.test_fastcgi_nginx import (
     nginx_params,
     port_of,
 )
+from tests.peers.helpers import Peer, Starter
 from wsgikit.servers.scgi import SCGIServer
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,154 @@
+"""The app every gateway peer test serves and the checks they share (FastCGI through nginx and
+Apache, SCGI through nginx, cgi-fcgi): validated on the server side, one check per behaviour."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import requests
+
+from tests.peers.helpers import missing
+from wsgikit.gateway import ConnectionInfo
+from wsgikit.servers._loop import EventServer
+from wsgikit.servers.fastcgi import FastCGIConn, FastCGIServer
+
+# -- the app ------------------------------------------------------------------------------------
+
+RELEASE = threading.Event()  # the streaming app's second part waits for the test to see the first
+
+
+def gateway_app(environ: Any, start_response: Any) -> Iterable[bytes]:
+    """``.../env``: the str environ as JSON; ``echo``: the body's size and hash; ``stream``: two
+    parts, the second once the test saw the first; ``error``: raises."""
+    action = environ["PATH_INFO"].rsplit("/", 1)[-1]
+    if action == "error":
+        raise RuntimeError("peer kaboom")
+    if action == "stream":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Accel-Buffering", "no")])
+        return _stream()
+    data: dict[str, Any] = {k: v for k, v in environ.items() if isinstance(v, str)}
+    if action == "echo":
+        digest, length = hashlib.sha256(), 0
+        while chunk := environ["wsgi.input"].read(65536):
+            digest.update(chunk)
+            length += len(chunk)
+        data = {
+            "length": length,
+            "sha256": digest.hexdigest(),
+            "content_length": environ.get("CONTENT_LENGTH"),
+            "transfer_encoding": environ.get("HTTP_TRANSFER_ENCODING"),
+        }
+    body = json.dumps(data).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+
+def _stream() -> Iterator[bytes]:
+    yield b"first\n"
+    RELEASE.wait(10)
+    yield b"last\n"
+
+
+class CountingConn(FastCGIConn):
+    server: CountingServer
+
+    def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
+        super().__init__(server, sock, info)
+        self.server.accepted += 1
+
+
+class CountingServer(FastCGIServer):
+    """A FastCGIServer that counts the connections it accepted."""
+
+    connection_class = CountingConn
+    accepted = 0
+
+
+@contextmanager
+def in_thread(server: EventServer) -> Iterator[EventServer]:
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        thread.join(timeout=10)
+
+
+def port_of(server: EventServer) -> int:
+    port: int = server.addresses[0][1]
+    return port
+
+
+# -- checks every gateway peer test makes ---------------------------------------------------------
+
+
+def check_get(url: str) -> None:
+    response = requests.get(url + "/hello/env?x=1", timeout=10)
+    assert response.status_code == 200
+    environ = response.json()
+    assert (environ["REQUEST_METHOD"], environ["QUERY_STRING"]) == ("GET", "x=1")
+    assert environ["PATH_INFO"].endswith("/hello/env")
+
+
+def check_large_post(url: str) -> None:
+    body = os.urandom(3 << 20)
+    got = requests.post(url + "/echo", data=body, timeout=30).json()
+    assert (got["length"], got["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
+    assert got["content_length"] == str(len(body))
+
+
+def check_chunked_upload(url: str, *, buffered: bool = True) -> None:
+    """A chunked upload arrives whole, never with Transfer-Encoding. ``buffered``: the web server
+    reads it all first and sends CONTENT_LENGTH (nginx); else the body streams and wsgi.input
+    ends with the stream (Apache's mod_proxy_fcgi sends no CONTENT_LENGTH)."""
+    parts = [os.urandom(100_000) for _ in range(12)]
+    got = requests.post(url + "/echo", data=iter(parts), timeout=30).json()
+    body = b"".join(parts)
+    assert (got["length"], got["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
+    expected = str(len(body)) if buffered else None
+    assert (got["content_length"], got["transfer_encoding"]) == (expected, None)
+
+
+def check_streamed_response(url: str) -> None:
+    RELEASE.clear()
+    try:
+        with requests.get(url + "/stream", stream=True, timeout=10) as response:
+            pieces = response.iter_content(chunk_size=None)
+            assert next(pieces) == b"first\n"  # arrived while the app was still waiting
+            RELEASE.set()
+            assert b"".join(pieces) == b"last\n"
+    finally:
+        RELEASE.set()
+
+
+def check_app_error(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, "wsgikit.error"):
+        response = requests.get(url + "/error", timeout=10)
+    assert response.status_code == 500
+    assert "kaboom" not in response.text
+    assert "Traceback" not in response.text
+    assert "RuntimeError: peer kaboom" in caplog.text
+
+
+def nginx_params(name: str) -> str:
+    """The path of nginx's stock ``fastcgi_params`` or ``scgi_params`` (the ones users include)."""
+    folders = ("/etc/nginx", "/usr/local/nginx/conf", "/usr/local/etc/nginx")
+    found = [os.path.join(f, name) for f in folders if os.path.exists(os.path.join(f, name))]
+    if not found:
+        missing(f"nginx's stock {name} file is not installed")
+    return found[0]
+
+
+def mount(url: str) -> tuple[str, str]:
+    environ = requests.get(url, timeout=10).json()
+    return environ["SCRIPT_NAME"], environ["PATH_INFO"]
