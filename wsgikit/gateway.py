@@ -72,7 +72,9 @@ class ResponseSink(Protocol):
 
     ``send`` raises :class:`OSError` when the client is gone; the engine then closes the app's
     iterable and reports the response as aborted. A sink may also offer
-    ``sendfile(file, offset, count) -> int`` (bytes sent) for ``wsgi.file_wrapper`` bodies.
+    ``sendfile(file, offset, count) -> int`` (bytes sent) for ``wsgi.file_wrapper`` bodies, and
+    ``send_last(*parts)`` for the bytes that end a response: the sink may hold those a moment
+    (the HTTP server sends a turn's worth of responses in a row), never the earlier ones.
     """
 
     def send(self, *parts: bytes) -> None: ...
@@ -135,6 +137,7 @@ class _Call:
         "headers_sent",
         "http10",
         "inferred",
+        "last",
         "length",
         "no_body",
         "outcome",
@@ -164,6 +167,7 @@ class _Call:
         self.sent = 0
         self.wrote = False
         self.server: str | None = None  # the Server field line, CRLF included
+        self.last: Callable[..., None] = getattr(sink, "send_last", None) or sink.send
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
@@ -229,8 +233,8 @@ class _Call:
             extra += self.server
         return format_response_head(status, headers, extra)
 
-    def send_body(self, data: bytes) -> None:
-        """Send a non-empty chunk, with the head if it is the first."""
+    def send_body(self, data: bytes, last: bool = False) -> None:
+        """Send a non-empty chunk, with the head if it is the first; ``last``: nothing follows."""
         parts: list[bytes] = []
         if not self.headers_sent:
             parts.append(self.head())
@@ -256,11 +260,14 @@ class _Call:
                 else:
                     parts.append(data)
         if parts:
-            self._send(parts)
+            self._send(parts, last)
 
-    def _send(self, parts: Sequence[bytes]) -> None:
+    def _send(self, parts: Sequence[bytes], last: bool = False) -> None:
         try:
-            self.sink.send(*parts)
+            if last:
+                self.last(*parts)
+            else:
+                self.sink.send(*parts)
         except OSError as exc:
             raise _ClientGone from exc
 
@@ -273,9 +280,9 @@ class _Call:
             parts = [self.head()]
             if self.chunked:
                 parts.append(b"0\r\n\r\n")
-            self._send(parts)
+            self._send(parts, last=True)
         elif self.chunked:
-            self._send((b"0\r\n\r\n",))
+            self._send((b"0\r\n\r\n",), last=True)
         self.outcome.body_bytes = self.sent
         if self.length is not None and self.sent < self.length and not self.no_body:
             # RFC 9112 §6.3: the client would wait for the rest; closing is the only honest end.
@@ -369,7 +376,7 @@ def run_app(
             if not call.headers_sent:
                 call.inferred = len(body)
             if body:
-                call.send_body(body)
+                call.send_body(body, last=True)  # the whole body: finish() adds nothing
             call.finish()
         else:
             for data in result:

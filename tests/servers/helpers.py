@@ -17,6 +17,7 @@ from wsgikit.servers.selector import Server
 class Running:
     def __init__(self, server: EventServer) -> None:
         self.server = server
+        self.start: Callable[[], None] = lambda: None  # running() sets it: starts the loop
         self.host, self.port = server.addresses[0][:2]
 
     def connect(self, timeout: float = 5.0) -> socket.socket:
@@ -49,22 +50,30 @@ def running(
     validate: bool = True,
     server_class: type[EventServer] = Server,
     handle: type[Running] = Running,
+    autostart: bool = True,
     **options: Any,
 ) -> Iterator[Any]:
     """Run ``server_class`` (HTTP by default) on 127.0.0.1:0 in a thread; yield ``handle(server)``.
 
     The app runs under wsgiref.validate (validation on the server side) unless ``validate=False``.
+    ``autostart=False``: the loop starts when the test calls ``handle.start()``.
     """
     options.setdefault("threads", 4)
     server = server_class(validator(app) if validate else app, ["127.0.0.1:0"], **options)
     thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    running = handle(server)
+    running.start = thread.start
+    if autostart:
+        thread.start()
     try:
-        yield handle(server)
+        yield running
     finally:
         server.stop()
-        thread.join(timeout=10)
-        assert not thread.is_alive(), "server did not stop"
+        if thread.ident is None:  # never started: run() would have closed the listeners
+            server.close_listeners()
+        else:
+            thread.join(timeout=10)
+            assert not thread.is_alive(), "server did not stop"
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:

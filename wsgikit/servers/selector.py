@@ -196,6 +196,7 @@ class HTTPConnection(Connection):
         peer = self.info.base.get("REMOTE_ADDR", "-")
         error_log.info("bad request from %s: %d %s", peer, status, detail)
         try:
+            self.flush()  # answers to the good requests before it
             self.sock.send(_error_response(status, detail))
         except OSError:
             self.server.close(self)
