@@ -255,7 +255,10 @@ class RequestParser:
         if not data or self._state == _CLOSED:
             return events
         try:
-            self._run(data if type(data) is bytes else bytes(data), events)
+            if type(data) is not bytes:
+                data = bytes(data)
+            if self._state != _START or self._partial or not self._whole_head(data, events):
+                self._run(data, events)
         except ProtocolError as exc:
             self._error = exc
             self._hp = None
@@ -308,22 +311,7 @@ class RequestParser:
                     break
                 pos = k + 4
                 self._feed_head(buf[feed_from:pos])
-                self._head = head = self._check_head()
-                events.append(head)
-                if head.chunked:
-                    state = _CHUNK_SIZE
-                    self._body_total = 0
-                    self._hp = None  # llhttp now expects a body, which we parse here
-                elif head.content_length:
-                    state = _BODY
-                    self._remaining = head.content_length
-                    self._hp = None
-                else:
-                    events.append(END_OF_MESSAGE)
-                    hp = self._hp
-                    if hp is not None and not hp.should_keep_alive():
-                        self._hp = None
-                    state = _START if head.keep_alive else _CLOSED
+                state = self._end_head(events)
                 continue
 
             if state in (_BODY, _CHUNK_DATA):
@@ -355,13 +343,7 @@ class RequestParser:
             if state == _START:
                 if line == b"\r":  # RFC 9112 §2.2: ignore empty lines before a request line
                     continue
-                self._line = _request_line(line)
-                proto = self._proto
-                proto.headers = []
-                proto.pending.append(True)
-                if self._hp is None:
-                    self._hp = HttpRequestParser(proto)
-                self._hused = 0
+                self._start_head(_request_line(line))
                 feed_from = start
                 state = _HEADERS
             elif state == _CHUNK_SIZE:
@@ -385,6 +367,53 @@ class RequestParser:
         if state == _CLOSED:
             partial.clear()
         self._state = state
+
+    def _whole_head(self, data: bytes, events: list[Event]) -> bool:
+        """The usual case, without the state machine: ``data`` is exactly one request head.
+
+        Returns False, having done nothing, for anything else (empty lines first, a body or a next
+        request in the same bytes, limits near); :meth:`_run` then takes the bytes as they come.
+        """
+        limits = self._limits
+        lf = data.find(b"\n")
+        if (
+            lf < 2
+            or lf > limits.max_request_line + 1
+            or data.find(b"\r\n\r\n", lf - 1) != len(data) - 4
+            or len(data) > lf + 3 + limits.max_header_size
+        ):
+            return False
+        self._start_head(_request_line(data[:lf]))
+        self._feed_head(data)
+        self._state = self._end_head(events)
+        return True
+
+    def _start_head(self, line: _Line) -> None:
+        self._line = line
+        proto = self._proto
+        proto.headers = []
+        proto.pending.append(True)
+        if self._hp is None:
+            self._hp = HttpRequestParser(proto)
+        self._hused = 0
+
+    def _end_head(self, events: list[Event]) -> int:
+        """The head is complete and given to llhttp: check it, queue it; the next state."""
+        self._head = head = self._check_head()
+        events.append(head)
+        if head.chunked:
+            self._body_total = 0
+            self._hp = None  # llhttp now expects a body, which we parse here
+            return _CHUNK_SIZE
+        if head.content_length:
+            self._remaining = head.content_length
+            self._hp = None
+            return _BODY
+        events.append(END_OF_MESSAGE)
+        hp = self._hp
+        if hp is not None and not hp.should_keep_alive():
+            self._hp = None
+        return _START if head.keep_alive else _CLOSED
 
     def _room(self, state: int) -> int:
         """How many bytes may wait for an LF: a line without its LF, or in the header section

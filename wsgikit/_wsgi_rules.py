@@ -54,9 +54,7 @@ def check_status(status: Any) -> None:
 
 
 def _classify(name: Any) -> int:
-    kind = _good_names.get(name)
-    if kind is not None:
-        return kind
+    """The kind of a header name not seen before (or not cacheable); raises for a bad name."""
     if type(name) is not str:
         raise TypeError(f"PEP 3333: header names must be str, got {name!r}")
     if _token(name) is None:
@@ -81,11 +79,14 @@ def check_headers(headers: Any) -> tuple[int | None, bool, bool]:
         raise TypeError(f"PEP 3333: response_headers must be a list, got {type(headers).__name__}")
     length: int | None = None
     has_date = has_server = False
+    good_names = _good_names
     for item in headers:
         if type(item) is not tuple or len(item) != 2:
             raise TypeError(f"PEP 3333: each header must be a (name, value) tuple, got {item!r}")
         name, value = item
-        kind = _classify(name)
+        kind = good_names.get(name)
+        if kind is None:
+            kind = _classify(name)
         if type(value) is not str:
             raise TypeError(f"PEP 3333: value of header {name!r} must be str, got {value!r}")
         # Fast path: printable ASCII is always fine; anything else gets the full check.
@@ -94,6 +95,8 @@ def check_headers(headers: Any) -> tuple[int | None, bool, bool]:
                 f"RFC 9110 §5.5: value of header {name!r} has a control or non-latin-1 "
                 f"character: {value!r}"
             )
+        if not kind:  # _NAME_PLAIN: most headers
+            continue
         if kind == _NAME_LENGTH:
             if not (value.isdigit() and value.isascii()) or length is not None:
                 raise ValueError(
@@ -102,6 +105,6 @@ def check_headers(headers: Any) -> tuple[int | None, bool, bool]:
             length = int(value)
         elif kind == _NAME_DATE:
             has_date = True
-        elif kind == _NAME_SERVER:
+        else:
             has_server = True
     return length, has_date, has_server
