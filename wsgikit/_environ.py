@@ -205,6 +205,9 @@ def _environ_key(name: bytes) -> str | None:
     return key
 
 
+_PROTOCOLS = {(1, 1): "HTTP/1.1", (1, 0): "HTTP/1.0"}
+
+
 def build_environ(head: HTTPRequest, conn: ConnectionInfo, body: InputStream) -> WSGIEnvironment:
     """The PEP 3333 environ of an HTTP request: latin-1 "bytes-as-str" values, HTTP_* headers."""
     environ = conn.base.copy()
@@ -219,7 +222,7 @@ def build_environ(head: HTTPRequest, conn: ConnectionInfo, body: InputStream) ->
     environ["PATH_INFO"] = path_info
     environ["QUERY_STRING"] = head.query.decode("latin-1")
     environ["REQUEST_URI"] = head.target.decode("latin-1")
-    environ["SERVER_PROTOCOL"] = "HTTP/%d.%d" % head.version
+    environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(head.version) or "HTTP/%d.%d" % head.version
     environ["wsgi.input"] = body
     environ["wsgi.input_terminated"] = True
     for name, value in head.headers:

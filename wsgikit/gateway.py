@@ -124,8 +124,12 @@ class _ClientGone(Exception):
     """The sink failed: the peer went away. Not logged as an app error."""
 
 
-class _Call:
-    """One request's start_response/write state and framing (PEP 3333 "start_response()")."""
+class _Call(Outcome):
+    """One request's start_response/write state and framing (PEP 3333 "start_response()").
+
+    It is also the request's :class:`Outcome`: ``status`` is "" until start_response() gives one
+    (the status that went out, or would have), ``body_bytes`` counts the body bytes sent.
+    """
 
     __slots__ = (
         "app_date",
@@ -140,23 +144,21 @@ class _Call:
         "last",
         "length",
         "no_body",
-        "outcome",
-        "sent",
         "server",
         "sink",
-        "status",
         "wrote",
     )
 
     def __init__(
-        self, sink: ResponseSink, outcome: Outcome, no_body: bool, cgi: bool, http10: bool
+        self, sink: ResponseSink, keep_alive: bool, no_body: bool, cgi: bool, http10: bool
     ) -> None:
         self.sink = sink
-        self.outcome = outcome
+        self.keep_alive = keep_alive
+        self.aborted = False
         self.no_body = no_body
         self.cgi = cgi
         self.http10 = http10
-        self.status: str | None = None
+        self.status = ""
         self.headers: list[tuple[str, str]] = []
         self.headers_sent = False
         self.chunked = False
@@ -164,7 +166,7 @@ class _Call:
         self.length: int | None = None  # Content-Length, given or inferred
         self.inferred: int | None = None  # the body's length when the engine knows it up front
         self.app_date = self.app_server = False
-        self.sent = 0
+        self.body_bytes = 0
         self.wrote = False
         self.server: str | None = None  # the Server field line, CRLF included
         self.last: Callable[..., None] = getattr(sink, "send_last", None) or sink.send
@@ -178,7 +180,7 @@ class _Call:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
-        elif self.status is not None:
+        elif self.status:
             raise AssertionError("PEP 3333: start_response() called a second time without exc_info")
         check_status(status)
         self.length, self.app_date, self.app_server = check_headers(headers)
@@ -188,7 +190,7 @@ class _Call:
 
     def write(self, data: bytes) -> None:
         """The legacy write() callable: sent before it returns (PEP 3333)."""
-        if self.status is None:
+        if not self.status:
             raise AssertionError("PEP 3333: write() called before start_response()")
         if type(data) is not bytes:
             raise TypeError(f"PEP 3333: write() takes bytes, got {type(data).__name__}")
@@ -199,7 +201,6 @@ class _Call:
     def head(self) -> bytes:
         """Decide the framing (RFC 9112 §6) and serialise the head."""
         status = self.status
-        assert status is not None
         headers = self.headers
         code = int(status[:3])
         if code < 200 or code == 204:
@@ -222,8 +223,8 @@ class _Call:
             lines = [f"{n}: {v}\r\n" for n, v in headers]
             return ("Status: %s\r\n%s\r\n" % (status, "".join(lines))).encode("latin-1")
         extra = ""
-        if self.close_after or not self.outcome.keep_alive:
-            self.outcome.keep_alive = False
+        if self.close_after or not self.keep_alive:
+            self.keep_alive = False
             extra = "Connection: close\r\n"
         elif self.http10:
             extra = "Connection: keep-alive\r\n"
@@ -239,20 +240,19 @@ class _Call:
         if not self.headers_sent:
             parts.append(self.head())
             self.headers_sent = True
-            self.outcome.status = self.status or ""
         if not self.no_body:
             length = self.length
             if length is not None:
-                room = length - self.sent
+                room = length - self.body_bytes
                 if len(data) > room:
                     error_log.error(
                         "app sent more than Content-Length %d; response cut there", length
                     )
-                    self.outcome.keep_alive = False
+                    self.keep_alive = False
                     data = data[:room]
                     self.close_after = True
             if data:
-                self.sent += len(data)
+                self.body_bytes += len(data)
                 if self.chunked:
                     parts += (b"%x\r\n" % len(data), data, b"\r\n")
                 elif parts and len(data) <= _JOIN_LIMIT:
@@ -273,26 +273,24 @@ class _Call:
 
     def finish(self) -> None:
         if not self.headers_sent:
-            if self.status is None:
+            if not self.status:
                 raise AssertionError("PEP 3333: the app returned without calling start_response()")
             self.headers_sent = True
-            self.outcome.status = self.status
             parts = [self.head()]
             if self.chunked:
                 parts.append(b"0\r\n\r\n")
             self._send(parts, last=True)
         elif self.chunked:
             self._send((b"0\r\n\r\n",), last=True)
-        self.outcome.body_bytes = self.sent
-        if self.length is not None and self.sent < self.length and not self.no_body:
+        if self.length is not None and self.body_bytes < self.length and not self.no_body:
             # RFC 9112 §6.3: the client would wait for the rest; closing is the only honest end.
             error_log.error(
                 "app sent %d bytes but Content-Length said %d; closing the connection",
-                self.sent,
+                self.body_bytes,
                 self.length,
             )
-            self.outcome.keep_alive = False
-            self.outcome.aborted = True
+            self.keep_alive = False
+            self.aborted = True
 
 
 def _sendfile(call: _Call, wrapper: FileWrapper) -> bool:
@@ -311,7 +309,6 @@ def _sendfile(call: _Call, wrapper: FileWrapper) -> bool:
     call.inferred = count
     head = call.head()
     call.headers_sent = True
-    call.outcome.status = call.status or ""
     call._send((head,))
     if call.no_body or count <= 0:
         return True
@@ -319,11 +316,11 @@ def _sendfile(call: _Call, wrapper: FileWrapper) -> bool:
         sent = sendfile(filelike, offset, count)
     except OSError as exc:
         raise _ClientGone from exc
-    call.sent += sent
+    call.body_bytes += sent
     return True
 
 
-def _error_response(call: _Call, outcome: Outcome, status: int = 500) -> None:
+def _error_response(call: _Call, status: int = 500) -> None:
     """A plain error response when nothing was sent yet; the connection closes after it."""
     reason = HTTPStatus(status).phrase
     body = f"{reason}\n".encode()
@@ -334,10 +331,9 @@ def _error_response(call: _Call, outcome: Outcome, status: int = 500) -> None:
     ]
     call.length = len(body)
     call.chunked = False
-    call.sent = 0
-    outcome.keep_alive = False
+    call.body_bytes = 0
+    call.keep_alive = False
     call.send_body(body)
-    outcome.body_bytes = call.sent
 
 
 def run_app(
@@ -355,16 +351,13 @@ def run_app(
     ``version`` None means a CGI-style response (``Status:`` line, no framing or connection
     headers): the FastCGI, SCGI and CGI gateways. The app's iterable is always closed.
     """
-    outcome = Outcome()
-    outcome.keep_alive = keep_alive
-    no_body = method == "HEAD"
-    call = _Call(sink, outcome, no_body, version is None, version == (1, 0))
+    call = _Call(sink, keep_alive, method == "HEAD", version is None, version == (1, 0))
     if server_header is not None:
         call.server = _server_lines.get(server_header) or _server_line(server_header)
     result: Iterable[bytes] | None = None
     try:
         result = app(environ, call.start_response)
-        if type(result) is FileWrapper and call.status is not None and _sendfile(call, result):
+        if type(result) is FileWrapper and call.status and _sendfile(call, result):
             call.finish()
         elif (
             (type(result) is list or type(result) is tuple) and not call.wrote and len(result) <= 1
@@ -384,23 +377,27 @@ def run_app(
                     raise TypeError(f"PEP 3333: the app yielded {type(data).__name__}, not bytes")
                 if data:
                     call.send_body(data)
-                    if call.close_after and call.length is not None and call.sent >= call.length:
+                    if (
+                        call.close_after
+                        and call.length is not None
+                        and call.body_bytes >= call.length
+                    ):
                         break  # cut at Content-Length: stop pulling more from the app
             call.finish()
     except _ClientGone:
         error_log.debug("client went away during %s %s", method, environ.get("PATH_INFO"))
-        outcome.aborted = True
-        outcome.keep_alive = False
+        call.aborted = True
+        call.keep_alive = False
     except BadRequest as exc:
         error_log.info("bad request body (%s %s): %s", method, environ.get("PATH_INFO"), exc)
-        outcome.keep_alive = False
+        call.keep_alive = False
         if call.headers_sent:
-            outcome.aborted = True
+            call.aborted = True
         else:
             try:
-                _error_response(call, outcome, exc.status)
+                _error_response(call, exc.status)
             except _ClientGone:
-                outcome.aborted = True
+                call.aborted = True
     except Exception:
         error_log.exception(
             "error in app %r handling %s %s",
@@ -409,13 +406,13 @@ def run_app(
             environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""),
         )
         if call.headers_sent:
-            outcome.aborted = True  # PEP 3333: the status is out; all we can do is cut the response
-            outcome.keep_alive = False
+            call.aborted = True  # PEP 3333: the status is out; all we can do is cut the response
+            call.keep_alive = False
         else:
             try:
-                _error_response(call, outcome)
+                _error_response(call)
             except _ClientGone:
-                outcome.aborted = True
+                call.aborted = True
     finally:
         close = getattr(result, "close", None)
         if close is not None:
@@ -424,8 +421,5 @@ def run_app(
             except Exception:
                 error_log.exception("error closing the app's iterable (%r)", result)
                 if not call.headers_sent:
-                    outcome.keep_alive = False
-    outcome.body_bytes = call.sent
-    if not outcome.status and call.status:
-        outcome.status = call.status
-    return outcome
+                    call.keep_alive = False
+    return call

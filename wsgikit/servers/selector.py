@@ -172,7 +172,7 @@ class HTTPConnection(Connection):
         events = self.events
         if events and type(events[0]) is _Failure:
             return REJECT
-        if self.ready():
+        if self.complete or self.ready():
             return DISPATCH
         if events:  # the head is in: a body is arriving, and it may take long if it makes progress
             self.deadline = time.monotonic() + self.server.body_timeout
