@@ -6,14 +6,18 @@ held bytes always precede anything sent later on the same connection (pipelining
 
 from __future__ import annotations
 
+import logging
 import select
 import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from tests.servers.helpers import read_all, running
 from tests.servers.test_selector import responses
+from wsgikit.servers.selector import HTTPConnection, Server
 
 
 def _has_bytes(sock: socket.socket) -> bool:
@@ -102,3 +106,41 @@ def test_held_answers_go_before_a_file_and_before_an_error(tmp_path: Any) -> Non
         (200, b"small"),
         (505, b"505 HTTP Version Not Supported: HTTP version HTTP/9.9 not supported\n"),
     ]
+
+
+class _Fragile(HTTPConnection):
+    """A connection whose own code fails on a marked request: a stand-in for a bug of ours."""
+
+    def on_data(self, data: bytes) -> int:
+        if b"/read-bug" in data:
+            raise RuntimeError("bug while parsing")
+        return super().on_data(data)
+
+    def process(self) -> None:
+        if self.events and b"/serve-bug" in self.events[0].target:
+            raise RuntimeError("bug while serving")
+        super().process()
+
+
+class _FragileServer(Server):
+    connection_class = _Fragile
+
+
+@pytest.mark.parametrize("path", [b"/read-bug", b"/serve-bug"])
+@pytest.mark.parametrize("threads", [pytest.param(2, id="threads"), pytest.param(0, id="inline")])
+def test_a_failing_connection_costs_itself_not_the_server(
+    path: bytes, threads: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    with (
+        caplog.at_level(logging.ERROR, "wsgikit.error"),
+        running(app, threads=threads, server_class=_FragileServer) as srv,
+    ):
+        assert srv.request(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path) == b""
+        answer = srv.request(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert responses(answer) == [(200, b"ok")]
+    assert "internal error" in caplog.text
+    assert "RuntimeError: bug while" in caplog.text

@@ -54,16 +54,9 @@ from wsgikit._fcgi import (
     StdinEnd,
 )
 from wsgikit.gateway import BadRequest, ConnectionInfo, InputStream, run_app
+from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, WAIT, Connection
 from wsgikit.servers._listen import BindError
-from wsgikit.servers._loop import (
-    DISPATCH,
-    RECV_SIZE,
-    REJECT,
-    WAIT,
-    Connection,
-    EventServer,
-    run_until_signal,
-)
+from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.servers.scgi import LOG_ERRORS, cgi_environ, check_script_name
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 

@@ -27,14 +27,8 @@ from urllib.parse import unquote_to_bytes
 from wsgikit._accesslog import access_log, log_access
 from wsgikit._scgi import END, SCGIError, SCGIParser, SCGIRequest
 from wsgikit.gateway import BadRequest, ConnectionInfo, InputStream, environ_from_cgi, run_app
-from wsgikit.servers._loop import (
-    DISPATCH,
-    REJECT,
-    WAIT,
-    Connection,
-    EventServer,
-    run_until_signal,
-)
+from wsgikit.servers._connection import DISPATCH, REJECT, WAIT, Connection
+from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.types import WSGIApplication, WSGIEnvironment
 
 __all__ = [

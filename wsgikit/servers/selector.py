@@ -25,15 +25,8 @@ from wsgikit._accesslog import access_log, log_access
 from wsgikit._http11 import END_OF_MESSAGE, Limits, ProtocolError, RequestHead, RequestParser
 from wsgikit._wsgi_rules import check_headers
 from wsgikit.gateway import BadRequest, ConnectionInfo, InputStream, build_environ, run_app
-from wsgikit.servers._loop import (
-    DISPATCH,
-    RECV_SIZE,
-    REJECT,
-    WAIT,
-    Connection,
-    EventServer,
-    run_until_signal,
-)
+from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, WAIT, Connection
+from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.types import WSGIApplication
 
 __all__ = ["HTTPConnection", "Server", "serve"]
