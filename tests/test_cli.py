@@ -239,6 +239,7 @@ def test_print_config_shows_values_and_sources(
     ]
     assert "access_log = false  # wsgikit.toml [serve]" in lines
     assert "threads = 8  # default" in lines
+    assert 'write_buffer = "1MiB"  # default' in lines
 
 
 def test_print_config_does_not_load_the_app(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -253,6 +254,12 @@ def test_print_config_does_not_load_the_app(site: Path, capsys: pytest.CaptureFi
             {},
             "wsgikit serve: error: --bind='nowhere': expected HOST:PORT",
             id="cli",
+        ),
+        pytest.param(
+            ["--write-buffer", "lots"],
+            {},
+            "wsgikit serve: error: --write-buffer='lots': ",
+            id="size",
         ),
         pytest.param(
             [],

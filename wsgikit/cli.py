@@ -113,6 +113,13 @@ SERVE = (
     Setting("timeout_idle", float, 30.0, "seconds an idle keep-alive connection stays", min=0.01),
     Setting("timeout_write", float, 60.0, "seconds a stalled client may block a write", min=0.01),
     Setting("timeout_shutdown", float, 30.0, "seconds to finish requests on stop", min=0.0),
+    Setting(
+        "write_buffer",
+        str,
+        "1MiB",
+        "response bytes queued for a slow client before the app waits for it",
+        validate=_size,
+    ),
 )
 
 # (method, path, body, headers): a page, its HEAD, a form post, and a page that should 404.
@@ -199,6 +206,7 @@ def _loop_options(settings: Config) -> dict[str, Any]:
         "idle_timeout": settings["timeout_idle"],
         "write_timeout": settings["timeout_write"],
         "shutdown_timeout": settings["timeout_shutdown"],
+        "write_buffer": parse_size(settings["write_buffer"]),
     }
 
 
@@ -254,6 +262,7 @@ def _gateway(default_bind: tuple[str, ...], bind_help: str) -> tuple[Setting, ..
     """Settings shared by ``fcgi`` and ``scgi``: the serve ones that apply, plus the mount."""
     kept = {"fd", "threads", "backlog", "unix_mode", "access_log", "log_level"}
     kept |= {"timeout_header", "timeout_body", "timeout_idle", "timeout_write", "timeout_shutdown"}
+    kept.add("write_buffer")
     bind = Setting("bind", list, default_bind, bind_help, validate=parse_bind, metavar="ADDR")
     script_name = Setting(
         "script_name",

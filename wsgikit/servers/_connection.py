@@ -22,18 +22,43 @@ from wsgikit.gateway import BadRequest, ConnectionInfo
 if TYPE_CHECKING:
     from wsgikit.servers._loop import EventServer
 
-__all__ = ["BUSY", "DISPATCH", "LINGER", "READ", "RECV_SIZE", "REJECT", "WAIT", "Connection"]
+__all__ = [
+    "BUSY",
+    "DISPATCH",
+    "LINGER",
+    "READ",
+    "RECV_SIZE",
+    "REJECT",
+    "WAIT",
+    "WRITE",
+    "Connection",
+]
 
 RECV_SIZE = 65536
-READ, BUSY, LINGER = 0, 1, 2  # who owns a connection: the loop reading, a worker, the loop closing
+# Who owns a connection: the loop reading, a worker (or the inline app), the loop closing, the loop
+# writing what a slow client has not taken yet.
+READ, BUSY, LINGER, WRITE = 0, 1, 2, 3
 WAIT, DISPATCH, REJECT = 0, 1, 2  # what on_data asks the loop to do
-_MAX_HELD = 64  # parts one connection may hold for the end of the turn (IOV_MAX is 1024)
+_MAX_HELD = 64  # parts one connection may hold for the end of the turn
+_IOV_MAX = 1024  # buffers one sendmsg() takes (Linux UIO_MAXIOV)
 
 
 class Connection:
     """A client connection: socket I/O helpers plus the protocol hooks subclasses fill in."""
 
-    __slots__ = ("deadline", "fd", "info", "later", "reading", "server", "sock", "state")
+    __slots__ = (
+        "deadline",
+        "fd",
+        "info",
+        "later",
+        "reading",
+        "server",
+        "sock",
+        "state",
+        "then",
+        "unsent",
+        "unsent_size",
+    )
 
     def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
         self.server = server
@@ -44,6 +69,10 @@ class Connection:
         self.reading = False  # part of a request has arrived: the request timeout applies
         self.deadline = 0.0
         self.later: list[bytes] | None = None  # the final bytes of responses, see send_last()
+        # What the socket did not take yet, in order (see send()), and the state after it went.
+        self.unsent: list[bytes | memoryview] = []
+        self.unsent_size = 0
+        self.then = READ
 
     # -- protocol hooks --------------------------------------------------------------------------
 
@@ -72,10 +101,21 @@ class Connection:
     # -- I/O for whoever owns the connection (gateway.ResponseSink) --------------------------------
 
     def send(self, *parts: bytes) -> None:
+        """Gather-write ``parts``; what the socket does not take now waits in ``unsent``.
+
+        A slow client costs its owner nothing until ``server.write_buffer`` bytes wait: up to
+        there the owner goes on (a worker is free for the next request, the inline loop for the
+        next client) and the loop writes the rest when the client reads. Past it, the owner waits
+        for the client (``write_timeout`` without progress raises TimeoutError), so memory stays
+        bounded however fast the app produces.
+        """
         later = self.later
         if later is not None:  # held bytes go first
             self.later = None
             parts = (*later, *parts)
+        if self.unsent:  # earlier bytes still wait: these go behind them
+            self._keep(parts, 0)
+            return
         sock = self.sock
         try:
             sent = sock.send(parts[0]) if len(parts) == 1 else sock.sendmsg(parts)
@@ -85,7 +125,7 @@ class Connection:
         for part in parts:
             total += len(part)
         if sent < total:
-            self._send_rest(parts, sent)
+            self._keep(parts, sent)
 
     def send_last(self, *parts: bytes) -> None:
         """Send the last bytes of a response, or hold them until the loop's turn ends (inline).
@@ -115,27 +155,44 @@ class Connection:
             self.later = None
             self.send(*later)
 
-    def _send_rest(self, parts: Sequence[bytes], sent: int) -> None:
-        views = []
+    def _keep(self, parts: Sequence[bytes], sent: int) -> None:
+        """Queue what of ``parts`` is past the first ``sent`` bytes; wait if too much waits."""
+        unsent = self.unsent
         for part in parts:
-            if sent >= len(part):
-                sent -= len(part)
+            size = len(part)
+            if sent >= size:
+                sent -= size
                 continue
-            views.append(memoryview(part)[sent:])
+            unsent.append(memoryview(part)[sent:] if sent else part)
+            self.unsent_size += size - sent
             sent = 0
-        while views:
-            self.wait(select.POLLOUT, self.server.write_timeout)
-            try:
-                sent = self.sock.sendmsg(views)
-            except BlockingIOError:
-                continue
-            while views and sent >= len(views[0]):
-                sent -= len(views.pop(0))
-            if views and sent:
-                views[0] = views[0][sent:]
+        limit = self.server.write_buffer
+        if self.unsent_size > limit:
+            self.drain(limit // 2)
+
+    def drain(self, limit: int = 0) -> None:
+        """Wait until at most ``limit`` bytes are unsent; TimeoutError if the client stalls."""
+        while self.unsent_size > limit:
+            if not self.write_some():
+                self.wait(select.POLLOUT, self.server.write_timeout)
+
+    def write_some(self) -> bool:
+        """Write what waits, without blocking; True when nothing is left (OSError: client gone)."""
+        unsent = self.unsent
+        try:
+            sent = self.sock.sendmsg(unsent[:_IOV_MAX])
+        except BlockingIOError:
+            return False
+        self.unsent_size -= sent
+        while unsent and sent >= len(unsent[0]):
+            sent -= len(unsent.pop(0))
+        if sent:
+            unsent[0] = memoryview(unsent[0])[sent:]
+        return not unsent
 
     def sendfile(self, file: IO[bytes], offset: int, count: int) -> int:
         self.flush()
+        self.drain()  # the file goes after what waits; the kernel copies it, we do not queue it
         done = 0
         in_fd = file.fileno()
         while done < count:

@@ -28,7 +28,16 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from wsgikit.gateway import ConnectionInfo
-from wsgikit.servers._connection import BUSY, DISPATCH, LINGER, READ, RECV_SIZE, REJECT, Connection
+from wsgikit.servers._connection import (
+    BUSY,
+    DISPATCH,
+    LINGER,
+    READ,
+    RECV_SIZE,
+    REJECT,
+    WRITE,
+    Connection,
+)
 from wsgikit.servers._listen import BindError, describe, open_listener, parse_bind
 from wsgikit.types import WSGIApplication
 
@@ -38,10 +47,20 @@ error_log = logging.getLogger("wsgikit.error")
 
 _ONESHOT = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
 _LEVEL = select.EPOLLIN | select.EPOLLRDHUP
+# Writing for a slow client. No EPOLLRDHUP: a client that half-closes may still read, and a level-
+# triggered RDHUP would wake the loop for nothing until the client takes more.
+_WRITE_ONESHOT = select.EPOLLOUT | select.EPOLLONESHOT
+_WRITE_LEVEL = select.EPOLLOUT
 
 
 class EventServer:
-    """The loop: binds in the constructor (ports known before ``run()``), runs until ``stop()``."""
+    """The loop: binds in the constructor (ports known before ``run()``), runs until ``stop()``.
+
+    ``threads=0`` serves inline on the loop. Timeouts are seconds: ``header_timeout`` for a whole
+    request head, ``body_timeout`` and ``write_timeout`` without progress, ``idle_timeout`` between
+    requests, ``shutdown_timeout`` for the drain. ``write_buffer``: response bytes a slow client may
+    leave for the loop to write before the app has to wait for it.
+    """
 
     connection_class: ClassVar[type[Connection]] = Connection
     scheme: ClassVar[str] = "http"  # for log lines: what the listeners speak
@@ -61,6 +80,7 @@ class EventServer:
         unix_mode: int | None = None,
         max_connections: int = 100_000,
         multiprocess: bool = False,
+        write_buffer: int = 1 << 20,
     ) -> None:
         if threads < 0:
             raise ValueError(f"threads must be 0 (inline) or more, got {threads}")
@@ -74,12 +94,15 @@ class EventServer:
                 raise ValueError(f"{name} must be positive, got {value}")
         if not binds:
             raise ValueError("at least one bind is needed")
+        if type(write_buffer) is not int or write_buffer < 0:
+            raise ValueError(f"write_buffer must be an int >= 0, got {write_buffer!r}")
         self.app = app
         self.threads = threads
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
         self.idle_timeout = idle_timeout
         self.write_timeout = write_timeout
+        self.write_buffer = write_buffer  # response bytes a slow client may leave for the loop
         self.shutdown_timeout = shutdown_timeout
         self.max_connections = max_connections
         self.multiprocess = multiprocess
@@ -99,6 +122,7 @@ class EventServer:
             self.close_listeners()
             raise
         self._mask = _ONESHOT if threads else _LEVEL  # inline: the loop owns every connection
+        self._write_mask = _WRITE_ONESHOT if threads else _WRITE_LEVEL
         self._wake_w = -1
         self._queue: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
@@ -196,6 +220,8 @@ class EventServer:
                 if conn is not None:
                     if conn.state == READ:
                         self._on_readable(conn)
+                    elif conn.state == WRITE:
+                        self._on_writable(conn)
                     elif conn.state == LINGER:
                         self._on_linger(conn)
                 elif fd in listeners:
@@ -235,6 +261,9 @@ class EventServer:
                     conn.flush()
                 except OSError:
                     self.close(conn)
+                    continue
+                if conn.unsent and conn.state == READ:  # released before its bytes went out
+                    self._write_later(conn, READ)
 
     def _accept(self, listener: socket.socket, info: ConnectionInfo) -> None:
         for _ in range(64):  # many per wake-up, but let other sockets have a turn
@@ -307,12 +336,48 @@ class EventServer:
         if self.stopping:  # draining: a finished exchange is the moment to close
             self.linger(conn)
             return
+        if conn.unsent:
+            self._write_later(conn, READ)
+            return
         conn.reading = conn.has_partial_request()
         conn.deadline = time.monotonic() + (
             self.header_timeout if conn.reading else self.idle_timeout
         )
         conn.state = READ
         self.arm(conn)
+
+    def _write_later(self, conn: Connection, then: int) -> None:
+        """The client has not taken the whole response: the loop writes the rest as it reads,
+        then the connection goes on to ``then`` (READ: keep-alive; LINGER: close)."""
+        conn.state = WRITE
+        conn.then = then
+        conn.deadline = time.monotonic() + self.write_timeout
+        try:
+            self._epoll.modify(conn.fd, self._write_mask)
+        except (OSError, ValueError):
+            self.close(conn)
+
+    def _on_writable(self, conn: Connection) -> None:
+        try:
+            done = conn.write_some()
+        except OSError:
+            self.close(conn)
+            return
+        if not done:  # the client read some: the write timeout counts from its last progress
+            conn.deadline = time.monotonic() + self.write_timeout
+            if self._mask is _ONESHOT:
+                self._write_later(conn, conn.then)
+            return
+        if self._mask is _LEVEL:  # back to reading (arm() is a no-op inline)
+            try:
+                self._epoll.modify(conn.fd, _LEVEL)
+            except (OSError, ValueError):
+                self.close(conn)
+                return
+        if conn.then == LINGER:
+            self.linger(conn)
+        else:
+            self.release(conn)
 
     def _sweep(self, now: float) -> None:
         for conn in list(self.conns.values()):
@@ -337,6 +402,9 @@ class EventServer:
         """Half-close and discard input for a moment, so the client reads the answer, not a RST."""
         try:
             conn.flush()
+            if conn.unsent:
+                self._write_later(conn, LINGER)
+                return
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
             self.close(conn)

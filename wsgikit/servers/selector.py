@@ -189,8 +189,7 @@ class HTTPConnection(Connection):
         peer = self.info.base.get("REMOTE_ADDR", "-")
         error_log.info("bad request from %s: %d %s", peer, status, detail)
         try:
-            self.flush()  # answers to the good requests before it
-            self.sock.send(_error_response(status, detail))
+            self.send(_error_response(status, detail))  # behind the answers to earlier requests
         except OSError:
             self.server.close(self)
             return
@@ -312,7 +311,8 @@ class Server(EventServer):
 
     ``threads=0`` runs the app on the loop; ``limits`` bound request lines, headers and bodies;
     ``prebuffer`` is how much body the loop reads before a worker takes over;
-    ``server_header=None`` leaves the Server header out. Timeouts are in seconds.
+    ``server_header=None`` leaves the Server header out. Timeouts are in seconds. The loop's own
+    options (``threads``, timeouts, ``write_buffer``...) are those of ``EventServer``.
     """
 
     connection_class = HTTPConnection

@@ -1,0 +1,122 @@
+"""Clients that read their answer slowly, or not at all: they cost memory up to ``write_buffer``
+and a socket, never a worker thread or the inline loop; ``write_timeout`` ends those that stall."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.servers.helpers import Running, running, wait_for
+from tests.servers.test_selector import responses
+
+BIG = bytes(range(256)) * (16 * 4096)  # 16 MiB: more than the kernel buffers for one client
+MIB = 1 << 20
+
+
+def app(environ: Any, start_response: Any) -> list[bytes]:
+    body = BIG if environ["PATH_INFO"] == "/big" else b"ok"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _slow_client(srv: Running) -> socket.socket:
+    """A client with a tiny receive window, so the server's socket fills up at once."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect((srv.host, srv.port))
+    return sock
+
+
+def _read_answer(sock: socket.socket, body_size: int) -> bytes:
+    """Read one whole response with a ``body_size`` body (and nothing after it)."""
+    data = bytearray()
+    while b"\r\n\r\n" not in data[:4096] or len(data) < data.index(b"\r\n\r\n") + 4 + body_size:
+        chunk = sock.recv(MIB)
+        assert chunk, f"closed after {len(data)} bytes"
+        data += chunk
+    return bytes(data)
+
+
+def _the_connection(srv: Running) -> Any:
+    assert wait_for(lambda: len(srv.server.conns) == 1)
+    return next(iter(srv.server.conns.values()))
+
+
+@pytest.mark.parametrize(
+    "threads", [pytest.param(1, id="one-thread"), pytest.param(0, id="inline")]
+)
+def test_a_client_that_does_not_read_holds_no_thread_and_not_the_loop(threads: int) -> None:
+    with running(app, threads=threads, write_buffer=32 * MIB) as srv, _slow_client(srv) as slow:
+        slow.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn = _the_connection(srv)
+        assert wait_for(lambda: conn.unsent_size > 0)  # the socket is full: the loop has the rest
+        started = time.monotonic()
+        answer = srv.request(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert responses(answer) == [(200, b"ok")]
+        assert time.monotonic() - started < 2.0
+        # The slow client still gets every byte, in order, and its connection lives on.
+        assert responses(_read_answer(slow, len(BIG))) == [(200, BIG)]
+        slow.sendall(b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert responses(_read_answer(slow, 2)) == [(200, b"ok")]
+
+
+@pytest.mark.parametrize(
+    "threads", [pytest.param(1, id="one-thread"), pytest.param(0, id="inline")]
+)
+def test_pipelined_answers_to_a_slow_client_keep_their_order_and_close(threads: int) -> None:
+    with running(app, threads=threads, write_buffer=32 * MIB) as srv, _slow_client(srv) as slow:
+        slow.sendall(
+            b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        conn = _the_connection(srv)
+        assert wait_for(lambda: conn.unsent_size > 0)
+        time.sleep(0.2)  # the server is done with both; the close waits for the bytes
+        data = bytearray()
+        while chunk := slow.recv(MIB):
+            data += chunk
+    assert responses(bytes(data)) == [(200, BIG), (200, b"ok")]
+
+
+def test_a_streaming_app_is_paused_while_its_client_does_not_read() -> None:
+    produced: list[int] = []
+    chunk = BIG[: 64 * 1024]
+
+    def streaming(environ: Any, start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        for _ in range(len(BIG) // len(chunk)):
+            produced.append(len(chunk))
+            yield chunk
+
+    with running(streaming, threads=1, write_buffer=MIB) as srv, _slow_client(srv) as slow:
+        slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn = _the_connection(srv)
+        assert wait_for(lambda: conn.unsent_size > 0)
+        time.sleep(0.5)
+        # The app waits: it made what the kernel buffers (4 MiB at most here) plus write_buffer.
+        assert MIB < sum(produced) <= 6 * MIB
+        data = bytearray()
+        while not data.endswith(b"\r\n0\r\n\r\n"):
+            data += slow.recv(MIB)
+    assert sum(produced) == len(BIG)
+    assert responses(bytes(data)) == [(200, BIG)]
+
+
+@pytest.mark.parametrize(
+    "threads", [pytest.param(1, id="one-thread"), pytest.param(0, id="inline")]
+)
+def test_a_client_that_stops_reading_is_closed_after_the_write_timeout(threads: int) -> None:
+    with (
+        running(app, threads=threads, write_buffer=32 * MIB, write_timeout=0.3) as srv,
+        _slow_client(srv) as slow,
+    ):
+        slow.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn = _the_connection(srv)
+        assert wait_for(lambda: conn.unsent_size > 0)
+        assert wait_for(lambda: not srv.server.conns, timeout=5.0)
+        assert responses(srv.request(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
