@@ -240,6 +240,7 @@ def test_print_config_shows_values_and_sources(
     assert "access_log = false  # wsgikit.toml [serve]" in lines
     assert "threads = 8  # default" in lines
     assert 'write_buffer = "1MiB"  # default' in lines
+    assert "buffer_bodies = false  # default" in lines
 
 
 def test_print_config_does_not_load_the_app(site: Path, capsys: pytest.CaptureFixture[str]) -> None:

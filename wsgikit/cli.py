@@ -102,6 +102,13 @@ SERVE = (
     Setting("backlog", int, 2048, "listen queue length", min=1),
     Setting("unix_mode", str, None, "permissions of unix sockets (octal)", validate=_mode),
     Setting("server_header", str, "wsgikit", "the Server header; empty to leave it out"),
+    Setting(
+        "buffer_bodies",
+        bool,
+        False,
+        "read whole request bodies before the app runs (big ones to a temporary file): "
+        "slow uploads hold no thread; Expect: 100-continue is answered at once",
+    ),
     ACCESS_LOG,
     LOG_LEVEL,
     Setting("limit_request_line", int, 8192, "longest request line (bytes) -> 414", min=64),
@@ -248,6 +255,7 @@ def _run_serve(app: WSGIApplication, settings: Config) -> int:
             _serve_binds(settings),
             server_header=settings["server_header"] or None,
             limits=limits,
+            buffer_bodies=settings["buffer_bodies"],
             **_loop_options(settings),
         ),
     )

@@ -110,7 +110,7 @@ class HTTPConnection(Connection):
             elif type(event) is bytes:
                 self.buffered += len(event)
         self.events.extend(events)
-        if self.buffered > _SPOOL_AT and not self.complete and not self.server.threads:
+        if self.buffered > _SPOOL_AT and not self.complete and self.server.buffer_bodies:
             self._start_spool()
 
     def _start_spool(self) -> None:
@@ -150,8 +150,8 @@ class HTTPConnection(Connection):
         """A request can be served: a whole head, and enough of the body for the mode."""
         if self.complete:
             return True
-        if not self.events or not self.server.threads:
-            return False  # inline: the whole body first, the loop must never wait for a client
+        if not self.events or self.server.buffer_bodies:
+            return False  # the whole body first (inline: the loop must never wait for a client)
         head = self.events[0]
         if type(head) is not RequestHead:
             return False
@@ -170,8 +170,8 @@ class HTTPConnection(Connection):
         if events:  # the head is in: a body is arriving, and it may take long if it makes progress
             self.deadline = time.monotonic() + self.server.body_timeout
             head = events[0]
-            if head.expect_continue and not self.server.threads and not self.buffered:
-                # Inline mode reads the whole body before the app runs, so ask for it now
+            if head.expect_continue and self.server.buffer_bodies and not self.buffered:
+                # The loop reads the whole body before the app runs, so ask for it now
                 # (RFC 9110 §10.1.1 lets a server send 100 before the app looks at the body).
                 head.expect_continue = False
                 self.send(_CONTINUE)
@@ -310,7 +310,10 @@ class Server(EventServer):
     """The HTTP/1.1 server. Binds in the constructor, so ports are known before ``run()``.
 
     ``threads=0`` runs the app on the loop; ``limits`` bound request lines, headers and bodies;
-    ``prebuffer`` is how much body the loop reads before a worker takes over;
+    ``prebuffer`` is how much body the loop reads before a worker takes over, unless
+    ``buffer_bodies``: then the loop reads every whole body first (over 1 MiB into a temporary
+    file), so a slow upload costs no thread, and answers ``Expect: 100-continue`` as the head
+    arrives rather than when the app first reads (inline mode always does this);
     ``server_header=None`` leaves the Server header out. Timeouts are in seconds. The loop's own
     options (``threads``, timeouts, ``write_buffer``...) are those of ``EventServer``.
     """
@@ -325,6 +328,7 @@ class Server(EventServer):
         limits: Limits | None = None,
         server_header: str | None = "wsgikit",
         prebuffer: int = 65536,
+        buffer_bodies: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(app, binds, **options)
@@ -333,6 +337,7 @@ class Server(EventServer):
             check_headers([("Server", server_header)])  # a bad value fails here, not per request
         self.server_header = server_header or None
         self.prebuffer = prebuffer
+        self.buffer_bodies = buffer_bodies or not self.threads
 
 
 def serve(app: WSGIApplication, binds: Sequence[str], **options: Any) -> None:

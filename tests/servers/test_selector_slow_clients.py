@@ -1,8 +1,10 @@
-"""Clients that read their answer slowly, or not at all: they cost memory up to ``write_buffer``
-and a socket, never a worker thread or the inline loop; ``write_timeout`` ends those that stall."""
+"""Slow clients. Those that read their answer slowly, or not at all, cost memory up to
+``write_buffer`` and a socket, never a worker thread or the inline loop; ``write_timeout`` ends
+those that stall. With ``buffer_bodies`` slow uploads hold no thread either."""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 from collections.abc import Iterator
@@ -123,3 +125,45 @@ def test_a_client_that_stops_reading_is_closed_after_the_write_timeout(threads: 
         assert wait_for(lambda: conn.unsent_size > 0)
         assert wait_for(lambda: not srv.server.conns, timeout=5.0)
         assert responses(srv.request(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+
+
+def digest(environ: Any, start_response: Any) -> list[bytes]:
+    """Answers the size and SHA-256 of the request body."""
+    hasher = hashlib.sha256()
+    size = 0
+    while chunk := environ["wsgi.input"].read(65536):
+        hasher.update(chunk)
+        size += len(chunk)
+    body = b"%d %s" % (size, hasher.hexdigest().encode())
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.mark.parametrize(
+    "size", [pytest.param(200_000, id="in-memory"), pytest.param(3 * MIB, id="spooled")]
+)
+def test_buffered_bodies_let_a_slow_upload_hold_no_thread(size: int) -> None:
+    upload = BIG[:size]
+    with running(digest, threads=1, buffer_bodies=True) as srv, srv.connect() as slow:
+        slow.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
+        slow.sendall(upload[: size - 10])  # more than prebuffer; the rest comes later
+        time.sleep(0.2)
+        started = time.monotonic()
+        answer = srv.request(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert time.monotonic() - started < 2.0  # the only worker was free
+        assert responses(answer) == [(200, b"0 " + hashlib.sha256(b"").hexdigest().encode())]
+        slow.sendall(upload[size - 10 :])
+        expected = b"%d %s" % (size, hashlib.sha256(upload).hexdigest().encode())
+        assert responses(_read_answer(slow, len(expected))) == [(200, expected)]
+
+
+def test_buffered_bodies_answer_100_continue_as_the_head_arrives() -> None:
+    # The app never reads the body: unbuffered, no 100 would come (the client would wait for
+    # the answer); buffered, the loop wants the body before the app runs, so it asks at once.
+    with running(app, threads=1, buffer_bodies=True) as srv, srv.connect() as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"data")
+        assert responses(_read_answer(sock, 2)) == [(200, b"ok")]
