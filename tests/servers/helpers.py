@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -74,6 +75,26 @@ def running(
         else:
             thread.join(timeout=10)
             assert not thread.is_alive(), "server did not stop"
+
+
+class InternalErrors(logging.Handler):
+    """Collects "internal error" records of ``wsgikit.error``: exceptions that escaped a server's
+    own code. ``with InternalErrors() as errors: ...`` then ``assert not errors.found``."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "internal error" in record.getMessage():
+            self.found.append(self.format(record))
+
+    def __enter__(self) -> InternalErrors:
+        logging.getLogger("wsgikit.error").addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        logging.getLogger("wsgikit.error").removeHandler(self)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:

@@ -26,6 +26,7 @@ from tests.servers.fastcgi_helpers import (
     running,
 )
 from tests.servers.fcgi_client import Client, begin, params, request, stdin
+from tests.servers.helpers import InternalErrors
 from tests.test_fcgi_scgi_props import sessions
 from wsgikit._fcgi import (
     FCGI_PARAMS,
@@ -109,28 +110,13 @@ def test_partial_request_times_out_with_a_log_line(caplog: pytest.LogCaptureFixt
     assert "request not received in time" in caplog.text
 
 
-class _Errors(logging.Handler):
-    """Collects "internal error" records: an exception that escaped the connection's code."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.found: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "internal error" in record.getMessage():
-            self.found.append(self.format(record))
-
-
 @pytest.fixture(scope="module")
-def fuzz_target() -> Iterator[tuple[Running, _Errors]]:
-    errors = _Errors()
-    logger = logging.getLogger("wsgikit.error")
-    logger.addHandler(errors)
-    try:
-        with running(echo, validate=False, max_requests=2, max_params=20) as srv:
-            yield srv, errors
-    finally:
-        logger.removeHandler(errors)
+def fuzz_target() -> Iterator[tuple[Running, InternalErrors]]:
+    with (
+        InternalErrors() as errors,
+        running(echo, validate=False, max_requests=2, max_params=20) as srv,
+    ):
+        yield srv, errors
 
 
 @settings(
@@ -138,7 +124,7 @@ def fuzz_target() -> Iterator[tuple[Running, _Errors]]:
 )
 @given(st.one_of(sessions(), st.lists(st.binary(max_size=64), max_size=4)))
 def test_any_records_leave_the_server_serving(
-    fuzz_target: tuple[Running, _Errors], chunks: list[bytes]
+    fuzz_target: tuple[Running, InternalErrors], chunks: list[bytes]
 ) -> None:
     srv, errors = fuzz_target
     with srv.client() as client:

@@ -7,7 +7,6 @@ and noise at a running server and checks only what must always hold: nothing esc
 
 from __future__ import annotations
 
-import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.servers.helpers import Running, read_all, running
+from tests.servers.helpers import InternalErrors, Running, read_all, running
 from tests.servers.test_selector import echo, responses
 
 # Request pieces, the well-formed ones weighted up so that most requests get deep into the
@@ -65,30 +64,15 @@ requests = st.builds(
 streams = st.lists(requests | st.binary(max_size=32), min_size=1, max_size=4)
 
 
-class _Errors(logging.Handler):
-    """Collects records of exceptions that escaped the server's own code."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.found: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "internal error" in record.getMessage():
-            self.found.append(self.format(record))
-
-
 @pytest.fixture(
     scope="module", params=[pytest.param(2, id="threads"), pytest.param(0, id="inline")]
 )
-def target(request: pytest.FixtureRequest) -> Iterator[tuple[Running, _Errors]]:
-    errors = _Errors()
-    logger = logging.getLogger("wsgikit.error")
-    logger.addHandler(errors)
-    try:
-        with running(echo, threads=request.param, header_timeout=2.0) as srv:
-            yield srv, errors
-    finally:
-        logger.removeHandler(errors)
+def target(request: pytest.FixtureRequest) -> Iterator[tuple[Running, InternalErrors]]:
+    with (
+        InternalErrors() as errors,
+        running(echo, threads=request.param, header_timeout=2.0) as srv,
+    ):
+        yield srv, errors
 
 
 @settings(
