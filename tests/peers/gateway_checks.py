@@ -9,9 +9,10 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any, TypeVar
+from wsgiref.validate import validator
 
 import pytest
 import requests
@@ -82,6 +83,27 @@ def in_thread(server: EventServer) -> Iterator[EventServer]:
     finally:
         server.stop()
         thread.join(timeout=10)
+
+
+S = TypeVar("S", bound=EventServer)
+
+
+@contextmanager
+def running_all(servers: dict[str, S]) -> Iterator[dict[str, S]]:
+    """Run each of ``servers`` in a thread of its own; stop them all after."""
+    with ExitStack() as stack:
+        for server in servers.values():
+            stack.enter_context(in_thread(server))
+        yield servers
+
+
+def root_and_mount(server_class: Callable[..., S], **options: Any) -> dict[str, S]:
+    """``gateway_app`` (validated) served twice: "root" and "mnt" (``script_name="/mnt"``)."""
+    app = validator(gateway_app)
+    return {
+        "root": server_class(app, ["127.0.0.1:0"], threads=4, **options),
+        "mnt": server_class(app, ["127.0.0.1:0"], threads=4, script_name="/mnt", **options),
+    }
 
 
 def port_of(server: EventServer) -> int:

@@ -18,11 +18,10 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from wsgiref.validate import validator
 
 import pytest
 
-from tests.peers.gateway_checks import RELEASE, gateway_app, in_thread, port_of
+from tests.peers.gateway_checks import RELEASE, port_of, root_and_mount, running_all
 from tests.peers.helpers import ROOT, find_program
 from wsgikit.servers.fastcgi import FastCGIServer
 
@@ -36,11 +35,8 @@ def cgi_fcgi() -> str:
 
 @pytest.fixture(scope="module")
 def backends() -> Iterator[dict[str, str]]:
-    app = validator(gateway_app)
-    root = FastCGIServer(app, ["127.0.0.1:0"], threads=4)
-    mnt = FastCGIServer(app, ["127.0.0.1:0"], threads=4, script_name="/mnt")
-    with in_thread(root), in_thread(mnt):
-        yield {"root": f"127.0.0.1:{port_of(root)}", "mnt": f"127.0.0.1:{port_of(mnt)}"}
+    with running_all(root_and_mount(FastCGIServer)) as servers:
+        yield {name: f"127.0.0.1:{port_of(server)}" for name, server in servers.items()}
 
 
 def cgi_env(uri: str, method: str = "GET", **extra: str) -> dict[str, str]:

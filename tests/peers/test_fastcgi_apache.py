@@ -8,7 +8,6 @@ like nginx's stock params, sends the whole path as SCRIPT_NAME and no PATH_INFO;
 from __future__ import annotations
 
 from collections.abc import Iterator
-from wsgiref.validate import validator
 
 import pytest
 import requests
@@ -20,10 +19,10 @@ from tests.peers.gateway_checks import (
     check_get,
     check_large_post,
     check_streamed_response,
-    gateway_app,
-    in_thread,
     mount,
     port_of,
+    root_and_mount,
+    running_all,
 )
 from tests.peers.helpers import Peer, Starter
 
@@ -32,12 +31,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def backends() -> Iterator[dict[str, CountingServer]]:
-    app = validator(gateway_app)
-    servers = {
-        "root": CountingServer(app, ["127.0.0.1:0"], threads=4),
-        "mnt": CountingServer(app, ["127.0.0.1:0"], threads=4, script_name="/mnt"),
-    }
-    with in_thread(servers["root"]), in_thread(servers["mnt"]):
+    with running_all(root_and_mount(CountingServer)) as servers:
         yield servers
 
 

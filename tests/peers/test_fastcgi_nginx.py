@@ -23,10 +23,10 @@ from tests.peers.gateway_checks import (
     check_large_post,
     check_streamed_response,
     gateway_app,
-    in_thread,
     mount,
     nginx_params,
     port_of,
+    running_all,
 )
 from tests.peers.helpers import Peer, Starter
 
@@ -46,9 +46,8 @@ def backends(peer_root: Path) -> Iterator[dict[str, CountingServer]]:
         "mnt": CountingServer(app, ["127.0.0.1:0"], threads=4, script_name="/mnt"),
         "unix": CountingServer(app, [f"unix:{sock}"], threads=4, unix_mode=0o666),
     }
-    with in_thread(servers["keep"]), in_thread(servers["close"]):
-        with in_thread(servers["mnt"]), in_thread(servers["unix"]):
-            yield servers
+    with running_all(servers):
+        yield servers
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ them, under ``script_name`` for the /mnt backend.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from wsgiref.validate import validator
 
 import pytest
 import requests
@@ -18,11 +17,11 @@ from tests.peers.gateway_checks import (
     check_get,
     check_large_post,
     check_streamed_response,
-    gateway_app,
-    in_thread,
     mount,
     nginx_params,
     port_of,
+    root_and_mount,
+    running_all,
 )
 from tests.peers.helpers import Peer, Starter
 from wsgikit.servers.scgi import SCGIServer
@@ -32,12 +31,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def backends() -> Iterator[dict[str, SCGIServer]]:
-    app = validator(gateway_app)
-    servers = {
-        "root": SCGIServer(app, ["127.0.0.1:0"], threads=4),
-        "mnt": SCGIServer(app, ["127.0.0.1:0"], threads=4, script_name="/mnt"),
-    }
-    with in_thread(servers["root"]), in_thread(servers["mnt"]):
+    with running_all(root_and_mount(SCGIServer)) as servers:
         yield servers
 
 
