@@ -15,6 +15,7 @@ from tests.gateway_helpers import (
     environ_for,
 )
 from wsgikit.gateway import (
+    ClientError,
     ConnectionInfo,
     FileWrapper,
     InputStream,
@@ -205,10 +206,47 @@ def test_input_without_length_reads_to_reader_end() -> None:
     assert InputStream(io.BytesIO(b"chunked body"), None).read() == b"chunked body"
 
 
-def test_input_short_body_ends_cleanly() -> None:
+def test_input_body_shorter_than_its_length_is_the_clients_fault() -> None:
     stream = InputStream(io.BytesIO(b"ab"), 10)
-    assert stream.read() == b"ab"
+    with pytest.raises(ClientError) as caught:
+        stream.read()
+    assert caught.value.status == 400
     assert stream.read(5) == b""
+
+
+class Trickle:
+    """A body reader that gives at most ``piece`` bytes a call, as a socket does."""
+
+    def __init__(self, data: bytes, piece: int) -> None:
+        self.data = data
+        self.piece = piece
+        self.calls = 0
+
+    def read(self, size: int) -> bytes:
+        self.calls += 1
+        data, self.data = self.data[: min(size, self.piece)], self.data[min(size, self.piece) :]
+        return data
+
+
+@pytest.mark.parametrize("piece", [1, 7, 8192, 65536])
+def test_input_read_n_returns_n_bytes_however_the_body_arrives(piece: int) -> None:
+    body = bytes(range(256)) * 400
+    stream = InputStream(Trickle(body, piece), len(body))
+    assert stream.read(len(body)) == body
+    assert stream.read(1) == b""
+
+
+def test_input_read_n_after_readline_joins_the_buffer_and_the_reader() -> None:
+    body = b"first line\n" + b"x" * 100_000
+    stream = InputStream(Trickle(body, 1000), len(body))
+    assert stream.readline() == b"first line\n"
+    assert stream.read(100_000) == b"x" * 100_000
+
+
+def test_input_read_n_of_a_chunked_body_stops_at_its_end() -> None:
+    stream = InputStream(Trickle(b"abc" * 1000, 10), None)
+    assert stream.read(5000) == b"abc" * 1000
+    assert stream.read(5000) == b""
 
 
 def test_for_peer_copies_the_base() -> None:

@@ -496,11 +496,11 @@ def test_validated_apps_are_served(app: Any) -> None:
 def test_bad_request_from_the_body_reader_is_answered_with_its_status(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from wsgikit.gateway import BadRequest
+    from wsgikit.gateway import ClientError
 
     class Reader:
         def read(self, size: int) -> bytes:
-            raise BadRequest(413, "body over the limit")
+            raise ClientError(413, "body over the limit")
 
     def app(environ: Any, start_response: Any) -> list[bytes]:
         environ["wsgi.input"].read()

@@ -10,6 +10,7 @@ Wrap an app and mount two apps::
 
 from __future__ import annotations
 
+from wsgikit._environ import ClientError
 from wsgikit.compose import pipeline
 from wsgikit.lint import LintError, LintMiddleware
 from wsgikit.loader import LoadError, load_app, prepare_sys_path
@@ -18,6 +19,7 @@ from wsgikit.testing import Result, call_app, check_middleware, make_environ, se
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ClientError",
     "LintError",
     "LintMiddleware",
     "LoadError",

@@ -16,6 +16,7 @@ from wsgikit.types import WSGIEnvironment
 
 __all__ = [
     "BodyReader",
+    "ClientError",
     "ConnectionInfo",
     "FileWrapper",
     "HTTPRequest",
@@ -23,6 +24,21 @@ __all__ = [
     "build_environ",
     "environ_from_cgi",
 ]
+
+
+class ClientError(Exception):
+    """The request failed by the client's fault: a bad or short body, too slow, too big, gone.
+
+    Raised by ``wsgi.input`` (the servers' body readers). ``status`` is the HTTP status that
+    says so (400, 408, 413). Not an app error: when the app lets it through and nothing was sent
+    yet, the engine answers ``status`` rather than 500 and logs one INFO line without a
+    traceback; :class:`wsgikit.middleware.ErrorMiddleware` passes it through the same way.
+    """
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
 
 
 class BodyReader(Protocol):
@@ -110,30 +126,53 @@ class InputStream:
         self._buf = b""
 
     def _fill(self, size: int) -> bytes:
-        """At most ``size`` new bytes from the reader (b"" at the end of the body)."""
-        if self._remaining is not None:
-            if self._remaining <= 0:
+        """At most ``size`` new bytes from the reader (b"" at the end of the body).
+
+        A reader that ends before Content-Length is a body cut short: :class:`ClientError`.
+        """
+        remaining = self._remaining
+        if remaining is not None:
+            if remaining <= 0:
                 return b""
-            size = min(size, self._remaining)
+            size = min(size, remaining)
         data = self._reader.read(size)
-        if self._remaining is not None:
-            if not data:  # the client stopped before Content-Length: treat as the end
+        if remaining is not None:
+            if not data:
                 self._remaining = 0
-                return b""
-            self._remaining -= len(data)
+                raise ClientError(400, f"request body ended {remaining} bytes before its length")
+            self._remaining = remaining - len(data)
         return data
 
     def read(self, size: int | None = -1, /) -> bytes:
+        """``size`` bytes, fewer only at the end of the body; all of the rest without a size.
+
+        Like a file's ``read`` (PEP 3333 "Input and Error Streams"): apps read a body with one
+        ``read(int(CONTENT_LENGTH))`` and must get all of it, however it arrived.
+        """
+        buf = self._buf
         if size is None or size < 0:
-            parts = [self._buf]
+            parts = [buf]
             self._buf = b""
             while chunk := self._fill(65536):
                 parts.append(chunk)
             return b"".join(parts)
-        if self._buf:
-            data, self._buf = self._buf[:size], self._buf[size:]
+        if len(buf) >= size:
+            data, self._buf = buf[:size], buf[size:]
             return data
-        return self._fill(size) if size else b""
+        if not buf:
+            data = self._fill(size)
+            if len(data) == size or not data:
+                return data
+            parts = [data]
+            have = len(data)
+        else:
+            self._buf = b""
+            parts = [buf]
+            have = len(buf)
+        while have < size and (chunk := self._fill(size - have)):
+            parts.append(chunk)
+            have += len(chunk)
+        return b"".join(parts)
 
     def readline(self, size: int | None = -1, /) -> bytes:
         limit = -1 if size is None else size

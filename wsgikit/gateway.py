@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from wsgikit._environ import (
     BodyReader,
+    ClientError,
     ConnectionInfo,
     FileWrapper,
     HTTPRequest,
@@ -36,8 +37,8 @@ from wsgikit._wsgi_rules import check_headers, check_status
 from wsgikit.types import OptExcInfo, WSGIApplication, WSGIEnvironment
 
 __all__ = [
-    "BadRequest",
     "BodyReader",
+    "ClientError",
     "ConnectionInfo",
     "FileWrapper",
     "HTTPRequest",
@@ -52,19 +53,6 @@ __all__ = [
 error_log = logging.getLogger("wsgikit.error")
 
 _JOIN_LIMIT = 16384  # a body this small is cheaper copied after the head than gathered
-
-
-class BadRequest(Exception):
-    """Raised by a server's body reader: the request body is bad, too slow, or the client left.
-
-    When the app lets it through and nothing was sent yet, the engine answers ``status`` instead of
-    a 500, and logs one line (no traceback: it is the client's fault, not the app's).
-    """
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 class ResponseSink(Protocol):
@@ -388,7 +376,7 @@ def run_app(
         error_log.debug("client went away during %s %s", method, environ.get("PATH_INFO"))
         call.aborted = True
         call.keep_alive = False
-    except BadRequest as exc:
+    except ClientError as exc:
         error_log.info("bad request body (%s %s): %s", method, environ.get("PATH_INFO"), exc)
         call.keep_alive = False
         if call.headers_sent:

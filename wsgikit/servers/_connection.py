@@ -17,7 +17,7 @@ import socket
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
-from wsgikit.gateway import BadRequest, ConnectionInfo
+from wsgikit.gateway import ClientError, ConnectionInfo
 
 if TYPE_CHECKING:
     from wsgikit.servers._loop import EventServer
@@ -213,7 +213,7 @@ class Connection:
             raise TimeoutError("client too slow")
 
     def recv_blocking(self) -> bytes:
-        """More of the request, for a worker (or inline app); BadRequest on timeout or EOF."""
+        """More of the request, for a worker (or inline app); ClientError on timeout or EOF."""
         while True:
             try:
                 data = self.sock.recv(RECV_SIZE)
@@ -221,10 +221,10 @@ class Connection:
                 try:
                     self.wait(select.POLLIN, self.server.body_timeout)
                 except TimeoutError:
-                    raise BadRequest(408, "request body timed out") from None
+                    raise ClientError(408, "request body timed out") from None
                 continue
             except OSError as exc:
-                raise BadRequest(400, f"connection lost while reading the body: {exc}") from None
+                raise ClientError(400, f"connection lost while reading the body: {exc}") from None
             if not data:
-                raise BadRequest(400, "client closed the connection in the middle of the body")
+                raise ClientError(400, "client closed the connection in the middle of the body")
             return data

@@ -53,7 +53,7 @@ from wsgikit._fcgi import (
     Stdin,
     StdinEnd,
 )
-from wsgikit.gateway import BadRequest, ConnectionInfo, InputStream, run_app
+from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, run_app
 from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, WAIT, Connection
 from wsgikit.servers._listen import BindError
 from wsgikit.servers._loop import EventServer, run_until_signal
@@ -251,19 +251,19 @@ class FastCGIConn(Connection):
                     sent = 0
 
     def read_more(self) -> None:
-        """Block (on a worker) for more records; BadRequest when the peer failed or went away."""
+        """Block (on a worker) for more records; ClientError when the peer failed or went away."""
         if self.failure:
-            raise BadRequest(400, self.failure)
+            raise ClientError(400, self.failure)
         try:
             data = self.recv_blocking()
-        except BadRequest:
+        except ClientError:
             self.gone = True
             raise
         try:
             self.feed(data)
         except FastCGIError as exc:
             self.failure = str(exc)
-            raise BadRequest(400, self.failure) from None
+            raise ClientError(400, self.failure) from None
 
     def peek(self) -> None:
         """Read what already arrived without waiting, to notice ABORT_REQUEST (spec §5.4) or EOF."""
@@ -378,7 +378,7 @@ class _Stdin:
                 conn.buffered -= len(chunk)
                 return chunk
             if req.aborted:
-                raise BadRequest(400, "the web server aborted the request (FCGI_ABORT_REQUEST)")
+                raise ClientError(400, "the web server aborted the request (FCGI_ABORT_REQUEST)")
             if req.ended:
                 return b""
             conn.read_more()

@@ -26,7 +26,7 @@ from urllib.parse import unquote_to_bytes
 
 from wsgikit._accesslog import access_log, log_access
 from wsgikit._scgi import END, SCGIError, SCGIParser, SCGIRequest
-from wsgikit.gateway import BadRequest, ConnectionInfo, InputStream, environ_from_cgi, run_app
+from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, environ_from_cgi, run_app
 from wsgikit.servers._connection import DISPATCH, REJECT, WAIT, Connection
 from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.types import WSGIApplication, WSGIEnvironment
@@ -196,7 +196,7 @@ class SCGIConn(Connection):
             try:
                 self.feed(data)
             except SCGIError as exc:
-                raise BadRequest(400, str(exc)) from None
+                raise ClientError(400, str(exc)) from None
         chunk = chunks[0]
         if len(chunk) <= size:
             chunks.popleft()

@@ -24,7 +24,7 @@ from typing import Any
 from wsgikit._accesslog import access_log, log_access
 from wsgikit._http11 import END_OF_MESSAGE, Limits, ProtocolError, RequestHead, RequestParser
 from wsgikit._wsgi_rules import check_headers
-from wsgikit.gateway import BadRequest, ConnectionInfo, InputStream, build_environ, run_app
+from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, build_environ, run_app
 from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, WAIT, Connection
 from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.types import WSGIApplication
@@ -272,7 +272,7 @@ class _Body:
                     self.done = True
                     return b""
                 if type(event) is _Failure:  # left queued: the connection closes after this
-                    raise BadRequest(event.status, event.detail)
+                    raise ClientError(event.status, event.detail)
                 if type(event) is _Spool:
                     data = event.file.read(size)
                     if data:
@@ -301,7 +301,7 @@ class _Body:
                 total += len(chunk)
                 if total > limit:
                     return False
-        except BadRequest:
+        except ClientError:
             return False
         return True
 
