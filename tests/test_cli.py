@@ -240,7 +240,26 @@ def test_print_config_shows_values_and_sources(
     assert "access_log = false  # wsgikit.toml [serve]" in lines
     assert "threads = 8  # default" in lines
     assert 'write_buffer = "1MiB"  # default' in lines
-    assert "buffer_bodies = false  # default" in lines
+    assert "buffer_bodies = true  # default" in lines
+
+
+@pytest.mark.parametrize("command", ["serve", "fcgi", "scgi"])
+def test_print_config_shows_that_inline_mode_always_buffers_bodies(
+    site: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    argv = [command, "a:b", "--threads", "0", "--no-buffer-bodies", "--print-config"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    [line] = [line for line in out.splitlines() if line.startswith("buffer_bodies")]
+    assert line.startswith("buffer_bodies = true  # --buffer-bodies, overruled: inline mode")
+
+
+def test_print_config_keeps_streaming_bodies_with_threads(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "serve", "a:b", "--no-buffer-bodies", "--print-config")
+    assert code == 0
+    assert "buffer_bodies = false  # --buffer-bodies" in out.splitlines()
 
 
 def test_print_config_does_not_load_the_app(site: Path, capsys: pytest.CaptureFixture[str]) -> None:

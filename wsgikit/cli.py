@@ -105,9 +105,11 @@ SERVE = (
     Setting(
         "buffer_bodies",
         bool,
-        False,
-        "read whole request bodies before the app runs (big ones to a temporary file): "
-        "slow uploads hold no thread; Expect: 100-continue is answered at once",
+        True,
+        "read each whole request body before the app runs (past 64 KiB into a temporary "
+        "file): slow uploads hold no thread, and Expect: 100-continue is answered as the head "
+        "arrives; --no-buffer-bodies streams bodies to the app on its thread, and answers "
+        "100-continue when the app first reads (inline mode, --threads 0, always buffers)",
     ),
     ACCESS_LOG,
     LOG_LEVEL,
@@ -214,6 +216,7 @@ def _loop_options(settings: Config) -> dict[str, Any]:
         "write_timeout": settings["timeout_write"],
         "shutdown_timeout": settings["timeout_shutdown"],
         "write_buffer": parse_size(settings["write_buffer"]),
+        "buffer_bodies": settings["buffer_bodies"],
     }
 
 
@@ -255,7 +258,6 @@ def _run_serve(app: WSGIApplication, settings: Config) -> int:
             _serve_binds(settings),
             server_header=settings["server_header"] or None,
             limits=limits,
-            buffer_bodies=settings["buffer_bodies"],
             **_loop_options(settings),
         ),
     )
@@ -270,7 +272,7 @@ def _gateway(default_bind: tuple[str, ...], bind_help: str) -> tuple[Setting, ..
     """Settings shared by ``fcgi`` and ``scgi``: the serve ones that apply, plus the mount."""
     kept = {"fd", "threads", "backlog", "unix_mode", "access_log", "log_level"}
     kept |= {"timeout_header", "timeout_body", "timeout_idle", "timeout_write", "timeout_shutdown"}
-    kept.add("write_buffer")
+    kept |= {"write_buffer", "buffer_bodies"}
     bind = Setting("bind", list, default_bind, bind_help, validate=parse_bind, metavar="ADDR")
     script_name = Setting(
         "script_name",
@@ -362,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config_file=args.config,
             sections={name: c.settings for name, c in COMMANDS.items()},
         )
+        settings = _effective(settings)
         if args.print_config:
             print(settings.describe())
             return 0
@@ -393,6 +396,15 @@ def _parser() -> argparse.ArgumentParser:
             "--print-config", action="store_true", help="print the settings and their sources"
         )
     return parser
+
+
+def _effective(settings: Config) -> Config:
+    """The values that take effect where one setting overrules another."""
+    if settings.get("threads") == 0 and settings.get("buffer_bodies") is False:
+        return settings.overridden(
+            "buffer_bodies", True, "inline mode (threads = 0) always reads whole bodies first"
+        )
+    return settings
 
 
 def _one_line(text: str) -> str:

@@ -172,6 +172,15 @@ class Config(Mapping[str, Any]):
         ``"wsgikit.toml [serve]"`` or ``"default"``."""
         return self._sources[name]
 
+    def overridden(self, name: str, value: Any, reason: str) -> Config:
+        """A copy in which ``name`` has the value that takes effect, and the source says why
+        (a setting that another one overrules, e.g. ``threads = 0`` forcing ``buffer_bodies``)."""
+        values = dict(self._values)
+        sources = dict(self._sources)
+        values[name] = value
+        sources[name] = f"{sources[name]}, overruled: {reason}"
+        return Config(values, sources, self._file)
+
     def describe(self) -> str:
         """The settings as TOML lines, each with its source as a comment (``--print-config``)."""
         lines = [f"# config file: {self._file or '(none)'}"]

@@ -46,6 +46,7 @@ __all__ = [
     "Outcome",
     "ResponseSink",
     "build_environ",
+    "date_header",
     "environ_from_cgi",
     "run_app",
 ]
@@ -62,7 +63,9 @@ class ResponseSink(Protocol):
     iterable and reports the response as aborted. A sink may also offer
     ``sendfile(file, offset, count) -> int`` (bytes sent) for ``wsgi.file_wrapper`` bodies, and
     ``send_last(*parts)`` for the bytes that end a response: the sink may hold those a moment
-    (the HTTP server sends a turn's worth of responses in a row), never the earlier ones.
+    (the HTTP server sends a turn's worth of responses in a row), never the earlier ones; and
+    ``can_keep_alive() -> bool``, asked as a kept-alive response's head is made: False adds
+    ``Connection: close`` (the request's body is still arriving and too much of it is left).
     """
 
     def send(self, *parts: bytes) -> None: ...
@@ -83,7 +86,7 @@ def _server_line(value: str) -> str:
     return line
 
 
-def _date_header() -> str:
+def date_header() -> str:
     """The Date field line (RFC 9110 §6.6.1), formatted once a second."""
     now = int(time.time())
     if _date_cache[0] != now:
@@ -129,6 +132,7 @@ class _Call(Outcome):
         "headers_sent",
         "http10",
         "inferred",
+        "keep_check",
         "last",
         "length",
         "no_body",
@@ -158,6 +162,7 @@ class _Call(Outcome):
         self.wrote = False
         self.server: str | None = None  # the Server field line, CRLF included
         self.last: Callable[..., None] = getattr(sink, "send_last", None) or sink.send
+        self.keep_check: Callable[[], bool] | None = getattr(sink, "can_keep_alive", None)
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
@@ -211,13 +216,15 @@ class _Call(Outcome):
             lines = [f"{n}: {v}\r\n" for n, v in headers]
             return ("Status: %s\r\n%s\r\n" % (status, "".join(lines))).encode("latin-1")
         extra = ""
+        if self.keep_alive and self.keep_check is not None and not self.keep_check():
+            self.keep_alive = False
         if self.close_after or not self.keep_alive:
             self.keep_alive = False
             extra = "Connection: close\r\n"
         elif self.http10:
             extra = "Connection: keep-alive\r\n"
         if not self.app_date:
-            extra += _date_header()
+            extra += date_header()
         if self.server is not None and not self.app_server:
             extra += self.server
         return format_response_head(status, headers, extra)

@@ -58,8 +58,8 @@ def test_post_large_body(site: Peer) -> None:
     check_large_post(site.url("/fcgi"))
 
 
-def test_chunked_upload_streams_without_content_length(site: Peer) -> None:
-    check_chunked_upload(site.url("/fcgi"), buffered=False)
+def test_chunked_upload_arrives_with_content_length(site: Peer) -> None:
+    check_chunked_upload(site.url("/fcgi"))
 
 
 def test_streamed_response(site: Peer) -> None:

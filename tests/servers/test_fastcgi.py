@@ -103,7 +103,7 @@ def test_stdin_is_streamed_to_the_app_before_it_ends() -> None:
             pass
         yield b"|done"
 
-    with running(first_read, prebuffer=0) as srv, srv.client() as client:
+    with running(first_read, buffer_bodies=False, prebuffer=0) as srv, srv.client() as client:
         client.send(request(body=b"x" * 10)[:-8])  # withhold the empty STDIN record
         assert seen.wait(5)  # the app read while the body was still open
         client.send(encode_record(FCGI_STDIN, 1))
@@ -268,7 +268,7 @@ def test_abort_while_the_app_reads_the_body_ends_the_request_without_output() ->
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"never"]
 
-    with running(reader, prebuffer=0) as srv, srv.client() as client:
+    with running(reader, buffer_bodies=False, prebuffer=0) as srv, srv.client() as client:
         client.send(begin(1) + params(1, REQUEST_METHOD="POST", CONTENT_LENGTH="10"))
         client.send(encode_record(FCGI_STDIN, 1, b"12345"))
         time.sleep(0.1)

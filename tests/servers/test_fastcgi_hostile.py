@@ -90,7 +90,10 @@ def test_truncated_record_then_eof_leaves_the_server_running(fcgi_serve: Serve) 
 
 
 def test_truncated_body_then_eof_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, "wsgikit.error"), running(echo, prebuffer=0) as srv:
+    with (
+        caplog.at_level(logging.INFO, "wsgikit.error"),
+        running(echo, buffer_bodies=False, prebuffer=0) as srv,
+    ):
         with srv.client() as client:
             client.send(begin(1) + params(1, REQUEST_METHOD="POST", CONTENT_LENGTH="100"))
             client.send(encode_record(FCGI_STDIN, 1, b"only this"))

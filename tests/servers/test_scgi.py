@@ -92,7 +92,7 @@ def test_body_is_streamed_before_it_is_complete() -> None:
         seen.set()
         yield environ["wsgi.input"].read(3)
 
-    with running(first, prebuffer=0) as srv, srv.connect() as sock:
+    with running(first, buffer_bodies=False, prebuffer=0) as srv, srv.connect() as sock:
         sock.sendall(scgi("/", b"abcdef", "POST")[:-3])
         assert seen.wait(5)  # the app read the start while the rest was still to come
         sock.sendall(b"def")
@@ -209,7 +209,10 @@ def test_hostile_input_drops_the_connection_with_a_log_line(
 
 
 def test_client_leaving_mid_body_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, "wsgikit.error"), running(echo, prebuffer=0) as srv:
+    with (
+        caplog.at_level(logging.INFO, "wsgikit.error"),
+        running(echo, buffer_bodies=False, prebuffer=0) as srv,
+    ):
         with srv.connect() as sock:
             sock.sendall(scgi("/", b"x" * 100, "POST")[:-50])
         assert srv.request(scgi()).startswith(b"Status: 200 OK")

@@ -161,8 +161,8 @@ def test_body_not_read_by_app_is_skipped_for_next_request(serve: Serve) -> None:
         assert responses(raw) == [(200, b"Hello, /a"), (200, b"Hello, /b")]
 
 
-def test_expect_100_continue_sent_when_app_reads() -> None:
-    with running(echo, threads=2) as srv, srv.connect() as sock:
+def test_expect_100_continue_sent_when_streaming_app_reads() -> None:
+    with running(echo, threads=2, buffer_bodies=False) as srv, srv.connect() as sock:
         sock.sendall(
             b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
         )
@@ -173,14 +173,46 @@ def test_expect_100_continue_sent_when_app_reads() -> None:
         assert head.endswith(b"data")
 
 
-def test_expect_100_continue_not_sent_when_app_does_not_read() -> None:
-    with running(hello, threads=2) as srv, srv.connect() as sock:
+def test_expect_100_continue_not_sent_when_streaming_app_does_not_read() -> None:
+    with running(hello, threads=2, buffer_bodies=False) as srv, srv.connect() as sock:
         sock.sendall(
             b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
         )
         raw = read_all(sock)  # the server answers and closes: it never asked for the body
         assert raw.startswith(b"HTTP/1.1 200 OK")
+        assert b"Connection: close" in raw  # the client may still send the body: say so
         assert b"100 Continue" not in raw
+
+
+@pytest.mark.parametrize("threads", [2, 0], ids=["threads", "inline"])
+def test_expect_100_continue_answered_by_the_loop_that_reads_the_body(threads: int) -> None:
+    with running(echo, threads=threads) as srv, srv.connect() as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"data")
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200 OK")
+        assert head.endswith(b"data")
+
+
+def test_expect_100_continue_comes_after_the_answers_to_earlier_requests() -> None:
+    with running(echo, threads=2) as srv, srv.connect() as sock:
+        sock.sendall(
+            b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\none"
+            b"POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
+        )
+        seen = b""
+        while b"100 Continue" not in seen:
+            data = sock.recv(65536)
+            assert data, "closed before the 100"
+            seen += data
+        first = seen.index(b"HTTP/1.1 200 OK")
+        assert first < seen.index(b"100 Continue")
+        assert seen[first:].split(b"\r\n\r\n", 1)[1].startswith(b"one")
+        sock.sendall(b"two")
+        assert sock.recv(65536).endswith(b"two")
 
 
 @pytest.mark.parametrize(
@@ -221,7 +253,9 @@ def test_body_limit_413(serve: Serve) -> None:
 def test_chunked_body_over_limit_413() -> None:
     from wsgikit._http11 import Limits
 
-    with running(echo, threads=2, limits=Limits(max_body_size=10), prebuffer=0) as srv:
+    with running(
+        echo, threads=2, limits=Limits(max_body_size=10), buffer_bodies=False, prebuffer=0
+    ) as srv:
         raw = srv.request(
             b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
             b"8\r\n01234567\r\n8\r\n01234567\r\n0\r\n\r\n"

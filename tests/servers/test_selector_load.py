@@ -156,6 +156,7 @@ def test_closing_mid_upload_releases_the_spool() -> None:
                 sock.sendall(b"z" * MiB)
             assert wait_for(lambda: len(srv.server.conns) == 1)  # accepted by the loop
             conn = next(iter(srv.server.conns.values()))
-            assert wait_for(lambda: conn.spool is not None)  # type: ignore[attr-defined]
-            spool_file = conn.spool.file  # type: ignore[attr-defined]
+            queue = conn.queue  # type: ignore[attr-defined]
+            assert wait_for(lambda: bool(queue) and queue[0].body.spooled)
+            spool_file = queue[0].body._file
         assert wait_for(lambda: spool_file.closed)

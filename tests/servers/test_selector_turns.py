@@ -117,7 +117,7 @@ class _Fragile(HTTPConnection):
         return super().on_data(data)
 
     def process(self) -> None:
-        if self.events and b"/serve-bug" in self.events[0].target:
+        if self.queue and b"/serve-bug" in self.queue[0].target:  # type: ignore[union-attr]
             raise RuntimeError("bug while serving")
         super().process()
 

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from wsgikit.gateway import ConnectionInfo
+from wsgikit.servers._body import BodyMemory
 from wsgikit.servers._connection import (
     BUSY,
     DISPATCH,
@@ -60,6 +61,13 @@ class EventServer:
     request head, ``body_timeout`` and ``write_timeout`` without progress, ``idle_timeout`` between
     requests, ``shutdown_timeout`` for the drain. ``write_buffer``: response bytes a slow client may
     leave for the loop to write before the app has to wait for it.
+
+    Request bodies: with ``buffer_bodies`` (the default, and always inline) the loop reads each
+    whole body before the app runs, so a slow upload costs no thread and ``wsgi.input`` never
+    waits for the client; bodies stay in memory up to 64 KiB each and ``body_memory`` bytes for
+    all connections together, beyond that they go to temporary files. ``buffer_bodies=False``
+    streams bodies to the app: a pool thread takes the request once ``prebuffer`` body bytes
+    arrived, and reads the rest from the socket as the app asks for it.
     """
 
     connection_class: ClassVar[type[Connection]] = Connection
@@ -81,6 +89,9 @@ class EventServer:
         max_connections: int = 100_000,
         multiprocess: bool = False,
         write_buffer: int = 1 << 20,
+        buffer_bodies: bool = True,
+        prebuffer: int = 65536,
+        body_memory: int = 32 << 20,
     ) -> None:
         if threads < 0:
             raise ValueError(f"threads must be 0 (inline) or more, got {threads}")
@@ -96,6 +107,11 @@ class EventServer:
             raise ValueError("at least one bind is needed")
         if type(write_buffer) is not int or write_buffer < 0:
             raise ValueError(f"write_buffer must be an int >= 0, got {write_buffer!r}")
+        if type(prebuffer) is not int or prebuffer < 0:
+            raise ValueError(f"prebuffer must be an int >= 0, got {prebuffer!r}")
+        self.body_memory = BodyMemory(body_memory)  # ValueError for a bad limit
+        self.buffer_bodies = buffer_bodies or not threads  # inline: the loop must never wait
+        self.prebuffer = prebuffer
         self.app = app
         self.threads = threads
         self.header_timeout = header_timeout
@@ -241,6 +257,7 @@ class EventServer:
             if now >= next_sweep:
                 next_sweep = now + 1.0
                 self._sweep(now)
+                self.body_memory.trim()  # after a burst of uploads, give the memory back
 
     def _serve_batch(self, batch: list[Connection]) -> None:
         """Inline: serve the connections with a request, then send the responses they held."""

@@ -40,6 +40,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from wsgikit._accesslog import access_log, log_access
@@ -54,6 +55,7 @@ from wsgikit._fcgi import (
     StdinEnd,
 )
 from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, run_app
+from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, WAIT, Connection
 from wsgikit.servers._listen import BindError
 from wsgikit.servers._loop import EventServer, run_until_signal
@@ -108,24 +110,27 @@ def inherited_bind() -> str:
 
 
 class _Request:
-    """A request the codec announced: params, stdin not yet read, and what the peer said since."""
+    """A request the codec announced: params, its stdin as it arrives, what the peer said since."""
 
-    __slots__ = ("aborted", "buffered", "chunks", "ended", "keep_conn", "params", "rid")
+    __slots__ = ("aborted", "body", "keep_conn", "params", "rid", "too_big")
 
-    def __init__(self, event: Request) -> None:
+    def __init__(self, event: Request, body: Body) -> None:
         self.rid = event.request_id
         self.keep_conn = event.keep_conn
         self.params = event.params
-        self.chunks: deque[bytes] = deque()
-        self.buffered = 0
-        self.ended = False
+        self.body = body
         self.aborted = False
+        self.too_big = False  # stdin went past max_body: answered 413, the rest dropped
+
+    @property
+    def ended(self) -> bool:
+        return self.body.ended
 
 
 class FastCGIConn(Connection):
     """One transport connection from the web server: records in, requests served in order."""
 
-    __slots__ = ("buffered", "codec", "current", "failure", "gone", "order", "outbox", "requests")
+    __slots__ = ("codec", "current", "failure", "gone", "order", "outbox", "requests")
 
     server: FastCGIServer
 
@@ -141,7 +146,6 @@ class FastCGIConn(Connection):
         )
         self.requests: dict[int, _Request] = {}
         self.order: deque[_Request] = deque()  # requests whose params are in, in arrival order
-        self.buffered = 0  # stdin bytes queued, all requests
         self.outbox = b""  # records the codec made itself (management answers, refusals)
         self.current: _Request | None = None
         self.failure: str | None = None  # the peer broke the protocol: log, then drop
@@ -152,21 +156,24 @@ class FastCGIConn(Connection):
     def feed(self, data: bytes) -> None:
         """Parse ``data`` and queue its events; FastCGIError when the peer broke the protocol."""
         requests = self.requests
+        server = self.server
         for event in self.codec.feed(data):
             if type(event) is Stdin:
                 req = requests[event.request_id]
-                size = len(event.data)
-                req.chunks.append(event.data)
-                req.buffered += size
-                self.buffered += size
-                if self.buffered > self.server.max_buffer:
-                    raise FastCGIError(f"more than {self.server.max_buffer} bytes of stdin queued")
+                max_body = server.max_body
+                if req.too_big or (
+                    max_body is not None and req.body.size + len(event.data) > max_body
+                ):
+                    req.too_big = True  # keep reading to the end of stdin, keep nothing
+                else:
+                    req.body.append(event.data)
             elif type(event) is Request:
-                req = _Request(event)
+                spool_at = SPOOL_AT if server.buffer_bodies else None
+                req = _Request(event, Body(server.body_memory, spool_at))
                 requests[req.rid] = req
                 self.order.append(req)
             elif type(event) is StdinEnd:
-                requests[event.request_id].ended = True
+                requests[event.request_id].body.end()
             elif type(event) is Abort:
                 requests[event.request_id].aborted = True
         out = self.codec.data_to_send()
@@ -174,13 +181,15 @@ class FastCGIConn(Connection):
             self.outbox += out
 
     def head_ready(self) -> bool:
-        """The first queued request can be served: its stdin ended, or enough of it for a worker."""
+        """The first queued request can be served: its stdin ended (or, when bodies stream to
+        the app, enough of it arrived for a pool thread to take over)."""
         if not self.order:
             return False
         req = self.order[0]
         if req.ended or req.aborted:
             return True
-        return self.server.threads > 0 and req.buffered >= self.server.prebuffer
+        server = self.server
+        return not server.buffer_bodies and req.body.size >= server.prebuffer
 
     def has_partial_request(self) -> bool:
         return self.codec.active_requests > 0
@@ -265,9 +274,13 @@ class FastCGIConn(Connection):
             self.failure = str(exc)
             raise ClientError(400, self.failure) from None
 
+    def stdin_waiting(self) -> int:
+        """Bytes of stdin that arrived and wait in memory for their request to be served."""
+        return sum(req.body.waiting for req in self.order)
+
     def peek(self) -> None:
         """Read what already arrived without waiting, to notice ABORT_REQUEST (spec §5.4) or EOF."""
-        if self.failure or self.gone or self.buffered > _PEEK_LIMIT:
+        if self.failure or self.gone or self.stdin_waiting() > _PEEK_LIMIT:
             return
         try:
             data = self.sock.recv(RECV_SIZE)
@@ -310,7 +323,7 @@ class FastCGIConn(Connection):
             if not req.aborted:
                 environ = self.environ(req)
                 started = time.perf_counter()
-                sink = _Stdout(self, req)
+                sink = _Stdout(self, req, self.refusal(req, environ) or self.server.app)
                 outcome = run_app(
                     sink,
                     environ,
@@ -337,16 +350,37 @@ class FastCGIConn(Connection):
         finally:
             self.current = None
             del self.requests[req.rid]
-            self.buffered -= req.buffered
+            req.body.close()
+
+    def discard(self) -> None:
+        for req in self.requests.values():
+            req.body.close()
+
+    def refusal(self, req: _Request, environ: WSGIEnvironment) -> WSGIApplication | None:
+        """An answer of the server's own, for a body the app must not see; else None."""
+        if req.too_big:
+            return _Refuse(413, f"request body over {self.server.max_body} bytes")
+        length = request_length(req.params)
+        if req.ended and length is not None and req.body.size < length:
+            # Spec §3.3 (FCGI_STDIN): the web server sends CONTENT_LENGTH bytes; fewer is a
+            # broken request, not a complete body (the HTTP server answers 400 the same way).
+            missing = length - req.body.size
+            return _Refuse(400, f"stdin ended {missing} bytes before CONTENT_LENGTH")
+        return None
 
     def environ(self, req: _Request) -> WSGIEnvironment:
         params = req.params
         length = request_length(params)
+        if length is None and req.ended:
+            length = req.body.size  # all of stdin is here: its length is the body's
+        reader = req.body if req.ended else _Stdin(self, req)
         environ = cgi_environ(
-            params, self.info, InputStream(_Stdin(self, req), length), self.server.script_name
+            params, self.info, InputStream(reader, length), self.server.script_name
         )
         if length is None:  # none, empty or nonsense: the stdin stream says where the body ends
             environ.pop("CONTENT_LENGTH", None)
+        else:  # apps that read CONTENT_LENGTH bytes (Django, WebOb) need it, even if not sent
+            environ["CONTENT_LENGTH"] = str(length)
         if self.server.stderr == "fcgi":
             environ["wsgi.errors"] = FastCGIErrors(self, req)
         else:
@@ -355,7 +389,8 @@ class FastCGIConn(Connection):
 
 
 class _Stdin:
-    """The body reader of one request: its queued STDIN records, then the socket."""
+    """The body reader of a request whose stdin streams to the app: what arrived, then the
+    socket, from the pool thread that owns the connection."""
 
     __slots__ = ("conn", "req")
 
@@ -366,22 +401,35 @@ class _Stdin:
     def read(self, size: int) -> bytes:
         req, conn = self.req, self.conn
         while True:
-            chunks = req.chunks
-            if chunks:
-                chunk = chunks[0]
-                if len(chunk) <= size:
-                    chunks.popleft()
-                else:
-                    chunks[0] = chunk[size:]
-                    chunk = chunk[:size]
-                req.buffered -= len(chunk)
-                conn.buffered -= len(chunk)
-                return chunk
+            data = req.body.read(size)
+            if data:
+                return data
             if req.aborted:
                 raise ClientError(400, "the web server aborted the request (FCGI_ABORT_REQUEST)")
             if req.ended:
                 return b""
             conn.read_more()
+
+
+class _Refuse:
+    """The server's own answer to a request whose body the app must not see."""
+
+    __slots__ = ("detail", "status")
+
+    def __init__(self, status: int, detail: str) -> None:
+        self.status = status
+        self.detail = detail
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        peer = environ.get("REMOTE_ADDR", "-")
+        error_log.info("bad request from %s: %d %s", peer, self.status, self.detail)
+        body = f"{self.status} {HTTPStatus(self.status).phrase}: {self.detail}\n".encode()
+        status = f"{self.status} {HTTPStatus(self.status).phrase}"
+        start_response(
+            status,
+            [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
 
 
 class _Stdout:
@@ -392,22 +440,23 @@ class _Stdout:
     and Streaming"); any other iterable is sent as it comes.
     """
 
-    __slots__ = ("conn", "held", "hold", "req", "writes")
+    __slots__ = ("app", "conn", "held", "hold", "req", "writes")
 
-    def __init__(self, conn: FastCGIConn, req: _Request) -> None:
+    def __init__(self, conn: FastCGIConn, req: _Request, app: WSGIApplication) -> None:
         self.conn = conn
         self.req = req
+        self.app = app
         self.writes = 0
         self.hold = False
         self.held: list[Piece] = []
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        result = self.conn.server.app(environ, start_response)
+        result = self.app(environ, start_response)
         self.hold = type(result) is list or type(result) is tuple
         return result
 
     def __repr__(self) -> str:  # the engine names the app in its log lines
-        return repr(self.conn.server.app)
+        return repr(self.app)
 
     def send(self, *parts: bytes) -> None:
         conn, rid = self.conn, self.req.rid
@@ -481,8 +530,10 @@ class FastCGIServer(EventServer):
     ``multiplex``/``max_requests``: several request ids per connection (FCGI_MPXS_CONNS,
     FCGI_MAX_REQS, both answered to FCGI_GET_VALUES with FCGI_MAX_CONNS = ``max_connections``).
     ``stderr``: ``"log"`` or ``"fcgi"`` (FCGI_STDERR records, shown in the web server's error
-    log). ``script_name``: the mount point (see the module docstring). ``max_buffer`` bounds the
-    stdin queued per connection (inline mode reads whole bodies first). Bad options: ValueError.
+    log). ``script_name``: the mount point (see the module docstring). ``max_body``: the most
+    stdin a request may send (more is answered 413 without calling the app; None: no limit).
+    Bodies are read and kept as the loop's ``buffer_bodies`` and ``body_memory`` say (memory,
+    then temporary files). Bad options: ValueError.
     """
 
     scheme = "fcgi"
@@ -499,22 +550,22 @@ class FastCGIServer(EventServer):
         max_requests: int = 64,
         stderr: str = "log",
         script_name: str | None = None,
-        prebuffer: int = 65536,
-        max_buffer: int = 64 << 20,
+        max_body: int | None = None,
         max_params_size: int = 1 << 20,
         max_params: int = 1000,
         **options: Any,
     ) -> None:
         if stderr not in ("log", "fcgi"):
             raise ValueError(f"stderr must be 'log' or 'fcgi', got {stderr!r}")
-        if max_requests < 1 or max_buffer < 1 or prebuffer < 0:
-            raise ValueError("max_requests and max_buffer must be >= 1, prebuffer >= 0")
+        if max_requests < 1:
+            raise ValueError(f"max_requests must be >= 1, got {max_requests!r}")
+        if max_body is not None and (type(max_body) is not int or max_body < 0):
+            raise ValueError(f"max_body must be None or an int >= 0, got {max_body!r}")
         self.script_name = check_script_name(script_name)
         self.multiplex = multiplex
         self.max_requests = max_requests
         self.stderr = stderr
-        self.prebuffer = prebuffer
-        self.max_buffer = max_buffer
+        self.max_body = max_body
         self.max_params_size = max_params_size
         self.max_params = max_params
         super().__init__(app, list(binds) or [inherited_bind()], threads=threads, **options)

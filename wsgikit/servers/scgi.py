@@ -19,7 +19,6 @@ import logging
 import socket
 import struct
 import time
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -27,6 +26,7 @@ from urllib.parse import unquote_to_bytes
 from wsgikit._accesslog import access_log, log_access
 from wsgikit._scgi import END, SCGIError, SCGIParser, SCGIRequest
 from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, environ_from_cgi, run_app
+from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._connection import DISPATCH, REJECT, WAIT, Connection
 from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.types import WSGIApplication, WSGIEnvironment
@@ -137,7 +137,7 @@ LOG_ERRORS = LogErrors()
 class SCGIConn(Connection):
     """One SCGI request: the head and body pieces queue up on the loop, a worker serves it."""
 
-    __slots__ = ("buffered", "chunks", "ended", "failure", "parser", "request")
+    __slots__ = ("body", "failure", "parser", "request")
 
     server: SCGIServer
 
@@ -146,21 +146,18 @@ class SCGIConn(Connection):
         srv = self.server
         self.parser = SCGIParser(max_header_size=srv.max_header_size, max_body_size=srv.max_body)
         self.request: SCGIRequest | None = None
-        self.chunks: deque[bytes] = deque()
-        self.buffered = 0
-        self.ended = False
+        self.body = Body(srv.body_memory, SPOOL_AT if srv.buffer_bodies else None)
         self.failure = ""
 
     def feed(self, data: bytes) -> None:
         """Parse and queue; SCGIError when the peer broke the protocol."""
         for event in self.parser.feed(data):
             if type(event) is bytes:
-                self.chunks.append(event)
-                self.buffered += len(event)
+                self.body.append(event)
             elif type(event) is SCGIRequest:
                 self.request = event
             elif event is END:
-                self.ended = True
+                self.body.end()
 
     def on_data(self, data: bytes) -> int:
         try:
@@ -170,7 +167,8 @@ class SCGIConn(Connection):
             return REJECT
         if self.request is None:
             return WAIT
-        if self.ended or (self.server.threads and self.buffered >= self.server.prebuffer):
+        body, server = self.body, self.server
+        if body.ended or (not server.buffer_bodies and body.size >= server.prebuffer):
             return DISPATCH
         return WAIT
 
@@ -186,25 +184,20 @@ class SCGIConn(Connection):
     def has_partial_request(self) -> bool:
         return True
 
+    def discard(self) -> None:
+        self.body.close()
+
     def read(self, size: int) -> bytes:
-        """The body reader: queued pieces, then the socket (on a worker)."""
-        chunks = self.chunks
-        while not chunks:
-            if self.ended:
-                return b""
-            data = self.recv_blocking()
+        """The body reader: what arrived, then (streaming, on a pool thread) the socket."""
+        body = self.body
+        while True:
+            data = body.read(size)
+            if data or body.ended:
+                return data
             try:
-                self.feed(data)
+                self.feed(self.recv_blocking())
             except SCGIError as exc:
                 raise ClientError(400, str(exc)) from None
-        chunk = chunks[0]
-        if len(chunk) <= size:
-            chunks.popleft()
-        else:
-            chunks[0] = chunk[size:]
-            chunk = chunk[:size]
-        self.buffered -= len(chunk)
-        return chunk
 
     def process(self) -> None:
         """Serve the one request, then linger so the web server reads all of the response."""
@@ -212,7 +205,7 @@ class SCGIConn(Connection):
         request = self.request
         assert request is not None
         # CONTENT_LENGTH is the exact body size (SCGI protocol §3): wsgi.input stops there.
-        body = InputStream(self, request.content_length)
+        body = InputStream(self.body if self.body.ended else self, request.content_length)
         environ = cgi_environ(request.headers, self.info, body, server.script_name)
         environ["wsgi.errors"] = LOG_ERRORS
         started = time.perf_counter()
@@ -240,8 +233,9 @@ class SCGIServer(EventServer):
     """The SCGI server. Binds in the constructor, so ports are known before ``run()``.
 
     ``max_header_size`` bounds the netstring of headers, ``max_body`` CONTENT_LENGTH (None: no
-    limit); ``script_name`` is the mount point; ``prebuffer`` is how much body the loop reads
-    before a worker takes over. Bad options raise ValueError.
+    limit); ``script_name`` is the mount point. Bodies are read and kept as the loop's
+    ``buffer_bodies`` and ``body_memory`` say (memory, then temporary files). Bad options raise
+    ValueError.
     """
 
     scheme = "scgi"
@@ -257,14 +251,12 @@ class SCGIServer(EventServer):
         script_name: str | None = None,
         max_header_size: int = 65536,
         max_body: int | None = None,
-        prebuffer: int = 65536,
         **options: Any,
     ) -> None:
         SCGIParser(max_header_size=max_header_size, max_body_size=max_body)  # ValueError now
         self.script_name = check_script_name(script_name)
         self.max_header_size = max_header_size
         self.max_body = max_body
-        self.prebuffer = prebuffer
         super().__init__(app, binds, threads=threads, **options)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import tempfile
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -24,7 +23,15 @@ from typing import Any
 from wsgikit._accesslog import access_log, log_access
 from wsgikit._http11 import END_OF_MESSAGE, Limits, ProtocolError, RequestHead, RequestParser
 from wsgikit._wsgi_rules import check_headers
-from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, build_environ, run_app
+from wsgikit.gateway import (
+    ClientError,
+    ConnectionInfo,
+    InputStream,
+    build_environ,
+    date_header,
+    run_app,
+)
+from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, WAIT, Connection
 from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.types import WSGIApplication
@@ -35,18 +42,6 @@ error_log = logging.getLogger("wsgikit.error")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _DRAIN_LIMIT = 1 << 18  # unread body we discard to keep a connection; more and we close it
-_SPOOL_AT = 1 << 20  # inline mode: body bytes held in memory before the rest goes to a file
-
-
-class _Spool:
-    """A big request body in a temporary file: inline mode reads the whole body before the app
-    runs (the loop never waits for a client), and must not hold it in memory."""
-
-    __slots__ = ("file", "open")
-
-    def __init__(self) -> None:
-        self.file = tempfile.TemporaryFile(prefix="wsgikit-body-")  # noqa: SIM115 (we close it)
-        self.open = True  # body bytes still arriving
 
 
 class _Failure:
@@ -74,166 +69,254 @@ def _feed(parser: RequestParser, data: bytes) -> list[Any]:
     return events
 
 
-def _error_response(status: int, detail: str) -> bytes:
-    """A complete plain-text error response that closes the connection."""
+def _error_response(status: int, detail: str, server_header: str | None) -> bytes:
+    """A complete plain-text error response that closes the connection (with the Date every
+    origin server's response carries, RFC 9110 §6.6.1, and the Server header of the others)."""
     reason = HTTPStatus(status).phrase
     body = f"{status} {reason}: {detail}\n".encode("latin-1", "replace")
+    server = f"Server: {server_header}\r\n" if server_header else ""
     head = (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n{date_header()}{server}\r\n"
     )
     return head.encode("latin-1") + body
 
 
-class HTTPConnection(Connection):
-    """HTTP/1.1 on one connection: parsed events queue up; requests are served in order."""
+class _Request:
+    """A request with a body: its head, the body as it arrives, and whether it ended or broke."""
 
-    __slots__ = ("buffered", "complete", "events", "parser", "spool")
+    __slots__ = ("body", "continued", "failure", "head")
+
+    def __init__(self, head: RequestHead, body: Body) -> None:
+        self.head = head
+        self.body = body
+        self.failure: _Failure | None = None  # the body broke the protocol before its end
+        self.continued = False  # 100 Continue sent, or not needed any more
+
+    @property
+    def done(self) -> bool:
+        """Nothing more of this body will come from the client."""
+        return self.body.ended or self.failure is not None
+
+
+class HTTPConnection(Connection):
+    """HTTP/1.1 on one connection: parsed requests queue up and are served in order.
+
+    The queue holds a :class:`RequestHead` for a request without a body (complete with its
+    head), a :class:`_Request` for one with a body, and a :class:`_Failure` for bytes that broke
+    the protocol. ``receiving`` is the request whose body is still arriving.
+    """
+
+    __slots__ = ("current", "parser", "queue", "receiving")
 
     server: Server
 
     def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
         super().__init__(server, sock, info)
         self.parser = RequestParser(self.server.limits)
-        self.events: deque[Any] = deque()
-        self.complete = 0  # END_OF_MESSAGE (and _Failure) events queued
-        self.buffered = 0  # body bytes queued
-        self.spool: _Spool | None = None
+        self.queue: deque[RequestHead | _Request | _Failure] = deque()
+        self.receiving: _Request | None = None
+        self.current: _Request | None = None  # the request being served, if it has a body
 
     def add(self, events: list[Any]) -> None:
-        if self.spool is not None:
-            self._add_spooling(events)
-            return
+        queue = self.queue
         for event in events:
-            if event is END_OF_MESSAGE or type(event) is _Failure:
-                self.complete += 1
-            elif type(event) is bytes:
-                self.buffered += len(event)
-        self.events.extend(events)
-        if self.buffered > _SPOOL_AT and not self.complete and self.server.buffer_bodies:
-            self._start_spool()
-
-    def _start_spool(self) -> None:
-        """Move the queued body of the first request (no end queued yet) into a file."""
-        events = self.events
-        head = events.popleft()
-        spool = _Spool()
-        while events:
-            spool.file.write(events.popleft())
-        self.buffered = 0
-        events.append(head)
-        events.append(spool)
-        self.spool = spool
-
-    def _add_spooling(self, events: list[Any]) -> None:
-        spool = self.spool
-        assert spool is not None
-        for event in events:
-            if spool.open and type(event) is bytes:
-                spool.file.write(event)
-                continue
-            if event is END_OF_MESSAGE or type(event) is _Failure:
-                self.complete += 1
-                if spool.open:
-                    spool.open = False
-                    spool.file.seek(0)
-            elif type(event) is bytes:
-                self.buffered += len(event)
-            self.events.append(event)
+            kind = type(event)
+            if kind is bytes:
+                self.receiving.body.append(event)  # type: ignore[union-attr]  # the parser's order
+            elif kind is RequestHead:
+                if event.chunked or event.content_length:
+                    server = self.server
+                    spool_at = SPOOL_AT if server.buffer_bodies else None
+                    req = _Request(event, Body(server.body_memory, spool_at))
+                    self.receiving = req
+                    queue.append(req)
+                else:
+                    queue.append(event)  # its END_OF_MESSAGE follows at once
+            elif event is END_OF_MESSAGE:
+                ended = self.receiving
+                if ended is not None:
+                    ended.body.end()
+                    self.receiving = None
+            else:  # a _Failure: what follows is never parsed (RFC 9112 §11.2)
+                broken = self.receiving
+                if broken is not None:
+                    broken.failure = event
+                    self.receiving = None
+                queue.append(event)
 
     def discard(self) -> None:
-        spool, self.spool = self.spool, None
-        if spool is not None:
-            spool.file.close()
+        for item in self.queue:
+            if type(item) is _Request:
+                item.body.close()
+        self.queue.clear()
+        req, self.current = self.current, None
+        if req is not None:
+            req.body.close()
 
     def ready(self) -> bool:
-        """A request can be served: a whole head, and enough of the body for the mode."""
-        if self.complete:
-            return True
-        if not self.events or self.server.buffer_bodies:
-            return False  # the whole body first (inline: the loop must never wait for a client)
-        head = self.events[0]
-        if type(head) is not RequestHead:
+        """The first request can be served: its whole body is in (or broke), or, when bodies
+        stream to the app, enough of it for a pool thread to take over."""
+        queue = self.queue
+        if not queue:
             return False
-        return head.expect_continue or self.buffered >= self.server.prebuffer
+        first = queue[0]
+        if type(first) is not _Request or first.done:
+            return True
+        if self.server.buffer_bodies:
+            return False  # the whole body first: slow uploads cost no thread
+        return first.head.expect_continue or first.body.size >= self.server.prebuffer
 
     def has_partial_request(self) -> bool:
-        return bool(self.events) or not self.parser.idle
+        return bool(self.queue) or not self.parser.idle
 
     def on_data(self, data: bytes) -> int:
         self.add(_feed(self.parser, data))
-        events = self.events
-        if events and type(events[0]) is _Failure:
+        queue = self.queue
+        if queue and type(queue[0]) is _Failure:
             return REJECT
-        if self.complete or self.ready():
+        if self.ready():
             return DISPATCH
-        if events:  # the head is in: a body is arriving, and it may take long if it makes progress
+        if queue:  # the head is in: a body is arriving, and it may take long if it makes progress
             self.deadline = time.monotonic() + self.server.body_timeout
-            head = events[0]
-            if head.expect_continue and self.server.buffer_bodies and not self.buffered:
-                # The loop reads the whole body before the app runs, so ask for it now
-                # (RFC 9110 §10.1.1 lets a server send 100 before the app looks at the body).
-                head.expect_continue = False
-                self.send(_CONTINUE)
+            self.continue_first()
         return WAIT
 
+    def continue_first(self) -> None:
+        """Ask for the body of the first request now, if it waits for a 100 (RFC 9110 §10.1.1).
+
+        Only when the loop reads the body (``buffer_bodies``); and only for the first request,
+        so the 100 comes after the answers to earlier pipelined requests.
+        """
+        req = self.queue[0]
+        if (
+            type(req) is _Request
+            and not req.continued
+            and req.head.expect_continue
+            and self.server.buffer_bodies
+        ):
+            req.continued = True
+            if not req.body.size:  # a client that sent the body anyway needs no 100
+                self.send(_CONTINUE)
+
     def reject(self) -> None:
-        failure = self.events[0]
+        failure = self.queue[0]
+        assert type(failure) is _Failure
         self.fail(failure.status, failure.detail)
 
     def on_timeout(self) -> None:
-        self.fail(408, "request head not received in time")
+        if self.queue:
+            self.fail(408, "request body not received in time")
+        else:
+            self.fail(408, "request head not received in time")
 
     def fail(self, status: int, detail: str) -> None:
         """Answer a protocol error and close; never resynchronise (RFC 9112 §11.2)."""
         peer = self.info.base.get("REMOTE_ADDR", "-")
         error_log.info("bad request from %s: %d %s", peer, status, detail)
         try:
-            self.send(_error_response(status, detail))  # behind the answers to earlier requests
+            self.send(_error_response(status, detail, self.server.server_header))
         except OSError:
             self.server.close(self)
             return
         self.server.linger(self)
 
+    def can_keep_alive(self) -> bool:
+        """Asked by the engine as a response head goes out: may the connection stay open?
+
+        Not when the request's body is still arriving and the app has not read it: more than
+        a little of it, or an unknown amount, would have to be read just to be thrown away
+        (then say ``Connection: close`` rather than close unannounced); nor when the client waits
+        for a 100 Continue it never got (it may send the body or not).
+        """
+        req = self.current
+        if req is None or req.done:
+            return True
+        if not req.continued and req.head.expect_continue and not req.body.size:
+            return False
+        length = req.head.content_length
+        return length is not None and length - req.body.size <= _DRAIN_LIMIT
+
     def process(self) -> None:
         """Serve the queued requests in order, then hand the connection back or close it."""
         server = self.server
-        app = server.app
-        events = self.events
-        logging_on = access_log.isEnabledFor(logging.INFO)
+        queue = self.queue
         while True:
-            head = events.popleft()
-            if type(head) is _Failure:  # a bad request after good ones: answer it, then close
-                self.fail(head.status, head.detail)
+            item = queue.popleft()
+            if isinstance(item, _Failure):  # a bad request after good ones: answer, then close
+                self.fail(item.status, item.detail)
                 return
-            body: _Body | None = None
-            if not (head.chunked or head.content_length) and events[0] is END_OF_MESSAGE:
-                events.popleft()  # no body: its end came with the head
-                self.complete -= 1
-                stream = _NO_BODY
+            if isinstance(item, RequestHead):
+                keep_alive = self.serve(item, None)
+            elif item.failure is not None:
+                # The body is known to be malformed before the app saw any of it: answer the
+                # error without calling the app (a broken body is no request).
+                item.body.close()
+                self.fail(item.failure.status, item.failure.detail)
+                return
             else:
-                body = _Body(self, head)
-                stream = InputStream(body, None if head.chunked else head.content_length)
-            environ = build_environ(head, self.info, stream)
-            started = time.perf_counter() if logging_on else 0.0
-            outcome = run_app(
-                app,
-                environ,
-                self,
-                method=head.method,
-                version=head.version,
-                keep_alive=head.keep_alive and not server.stopping,
-                server_header=server.server_header,
-            )
-            if logging_on:
-                elapsed = time.perf_counter() - started
-                log_access(environ, outcome.status, outcome.body_bytes, elapsed)
-            if not outcome.keep_alive or (body is not None and not body.drain(_DRAIN_LIMIT)):
+                self.current = item
+                try:
+                    keep_alive = self.serve(item.head, item) and self.finish_body(item)
+                finally:
+                    self.current = None
+                    item.body.close()
+            if not keep_alive:
                 server.linger(self)  # the loop lingers so the client reads the response whole
                 return
             if not self.ready():
                 break
+        if queue:
+            try:
+                self.continue_first()
+            except OSError:
+                server.close(self)
+                return
         server.release(self)
+
+    def serve(self, head: RequestHead, req: _Request | None) -> bool:
+        """Run the app for one request; whether the connection may stay open."""
+        server = self.server
+        if req is None:
+            stream = _NO_BODY
+        elif req.body.ended:  # all of it is here: its length is known, even if it was chunked
+            stream = InputStream(req.body, req.body.size)
+        else:
+            stream = InputStream(_Stream(self, req), None if head.chunked else head.content_length)
+        environ = build_environ(head, self.info, stream)
+        if req is not None and head.chunked and req.body.ended:
+            # Apps that read CONTENT_LENGTH bytes (Django, WebOb) would read nothing without it.
+            environ["CONTENT_LENGTH"] = str(req.body.size)
+        logging_on = access_log.isEnabledFor(logging.INFO)
+        started = time.perf_counter() if logging_on else 0.0
+        outcome = run_app(
+            server.app,
+            environ,
+            self,
+            method=head.method,
+            version=head.version,
+            keep_alive=head.keep_alive and not server.stopping,
+            server_header=server.server_header,
+        )
+        if logging_on:
+            log_access(environ, outcome.status, outcome.body_bytes, time.perf_counter() - started)
+        return outcome.keep_alive
+
+    def finish_body(self, req: _Request) -> bool:
+        """Read and drop what the app left of a streamed body; False when the connection must
+        close instead (too much left, the body broke, or the client is gone)."""
+        if req.failure is not None:
+            return False
+        stream = _Stream(self, req)
+        total = 0
+        try:
+            while not req.body.ended:
+                total += len(stream.read(RECV_SIZE))
+                if total > _DRAIN_LIMIT:
+                    return False
+        except ClientError:
+            return False
+        return True
 
 
 class _Empty:
@@ -245,77 +328,41 @@ class _Empty:
 _NO_BODY = InputStream(_Empty(), 0)
 
 
-class _Body:
-    """The body reader of one request: queued body events first, then the socket."""
+class _Stream:
+    """The body reader of a request whose body streams to the app: what arrived, then the
+    socket, from the pool thread that owns the connection."""
 
-    __slots__ = ("conn", "done", "expect_continue")
+    __slots__ = ("conn", "req")
 
-    def __init__(self, conn: HTTPConnection, head: RequestHead) -> None:
+    def __init__(self, conn: HTTPConnection, req: _Request) -> None:
         self.conn = conn
-        self.done = False
-        self.expect_continue = head.expect_continue and not (conn.buffered or conn.complete)
+        self.req = req
 
     def read(self, size: int) -> bytes:
-        if self.done:
-            return b""
-        conn = self.conn
-        if self.expect_continue:  # RFC 9110 §10.1.1: only now that the app wants the body
-            self.expect_continue = False
-            conn.send(_CONTINUE)
-        events = conn.events
+        req, conn = self.req, self.conn
+        body = req.body
         while True:
-            if events:
-                event = events[0]
-                if event is END_OF_MESSAGE:
-                    events.popleft()
-                    conn.complete -= 1
-                    self.done = True
-                    return b""
-                if type(event) is _Failure:  # left queued: the connection closes after this
-                    raise ClientError(event.status, event.detail)
-                if type(event) is _Spool:
-                    data = event.file.read(size)
-                    if data:
-                        return data
-                    events.popleft()
-                    conn.discard()
-                    continue
-                if len(event) <= size:
-                    events.popleft()
-                    conn.buffered -= len(event)
-                    return event  # type: ignore[no-any-return]
-                events[0] = event[size:]
-                conn.buffered -= size
-                return event[:size]  # type: ignore[no-any-return]
+            data = body.read(size)
+            if data or body.ended:
+                return data
+            failure = req.failure
+            if failure is not None:
+                raise ClientError(failure.status, failure.detail)
+            if not req.continued:  # RFC 9110 §10.1.1: only now that the app wants the body
+                req.continued = True
+                if req.head.expect_continue and not body.size:
+                    conn.send(_CONTINUE)
             conn.add(_feed(conn.parser, conn.recv_blocking()))
-
-    def drain(self, limit: int) -> bool:
-        """Discard what the app did not read, so the next request can be parsed; False: close."""
-        if self.done:
-            return True
-        if self.expect_continue:
-            return False  # the client may or may not send the body now: only closing is safe
-        total = 0
-        try:
-            while chunk := self.read(RECV_SIZE):
-                total += len(chunk)
-                if total > limit:
-                    return False
-        except ClientError:
-            return False
-        return True
 
 
 class Server(EventServer):
     """The HTTP/1.1 server. Binds in the constructor, so ports are known before ``run()``.
 
-    ``threads=0`` runs the app on the loop; ``limits`` bound request lines, headers and bodies;
-    ``prebuffer`` is how much body the loop reads before a worker takes over, unless
-    ``buffer_bodies``: then the loop reads every whole body first (over 1 MiB into a temporary
-    file), so a slow upload costs no thread, and answers ``Expect: 100-continue`` as the head
-    arrives rather than when the app first reads (inline mode always does this);
-    ``server_header=None`` leaves the Server header out. Timeouts are in seconds. The loop's own
-    options (``threads``, timeouts, ``write_buffer``...) are those of ``EventServer``.
+    ``limits`` bound request lines, headers and bodies; ``server_header=None`` leaves the Server
+    header out. The loop's own options (``threads``, ``buffer_bodies``, timeouts,
+    ``write_buffer``...) are those of :class:`~wsgikit.servers._loop.EventServer`. With
+    ``buffer_bodies`` (the default) ``Expect: 100-continue`` is answered when the head arrives
+    and the loop reads the body; without it (streaming, threads only) when the app first reads.
     """
 
     connection_class = HTTPConnection
@@ -327,8 +374,6 @@ class Server(EventServer):
         *,
         limits: Limits | None = None,
         server_header: str | None = "wsgikit",
-        prebuffer: int = 65536,
-        buffer_bodies: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(app, binds, **options)
@@ -336,8 +381,6 @@ class Server(EventServer):
         if server_header:
             check_headers([("Server", server_header)])  # a bad value fails here, not per request
         self.server_header = server_header or None
-        self.prebuffer = prebuffer
-        self.buffer_bodies = buffer_bodies or not self.threads
 
 
 def serve(app: WSGIApplication, binds: Sequence[str], **options: Any) -> None:
