@@ -95,6 +95,11 @@ class Connection:
     def has_partial_request(self) -> bool:
         return False
 
+    def ready(self) -> bool:
+        """A request already received can be served now (asked when the loop finished writing
+        what a slow client left, before reading more)."""
+        return False
+
     def discard(self) -> None:
         """The connection is closed: release what the protocol holds for it (files, buffers)."""
 
@@ -118,7 +123,10 @@ class Connection:
             return
         sock = self.sock
         try:
-            sent = sock.send(parts[0]) if len(parts) == 1 else sock.sendmsg(parts)
+            if len(parts) == 1:
+                sent = sock.send(parts[0])
+            else:  # what sendmsg() cannot take at once waits in unsent
+                sent = sock.sendmsg(parts[:_IOV_MAX] if len(parts) > _IOV_MAX else parts)
         except BlockingIOError:
             sent = 0
         total = 0

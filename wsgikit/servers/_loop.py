@@ -329,15 +329,19 @@ class EventServer:
             self.close(conn)
             return
         if verdict == DISPATCH:
-            conn.state = BUSY
-            if self.threads:
-                self._queue.put(conn)
-            else:
-                self._batch.append(conn)
+            self._dispatch(conn)
         elif verdict == REJECT:
             conn.reject()
         else:
             self.arm(conn)
+
+    def _dispatch(self, conn: Connection) -> None:
+        """Hand a connection with a request to a pool thread, or to this turn's inline batch."""
+        conn.state = BUSY
+        if self.threads:
+            self._queue.put(conn)
+        else:
+            self._batch.append(conn)
 
     def arm(self, conn: Connection) -> None:
         """Let the loop read the connection again (a no-op inline: it never stopped)."""
@@ -393,6 +397,8 @@ class EventServer:
                 return
         if conn.then == LINGER:
             self.linger(conn)
+        elif conn.ready() and not self.stopping:
+            self._dispatch(conn)  # requests that waited while their answers could not go out
         else:
             self.release(conn)
 

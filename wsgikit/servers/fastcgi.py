@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import select
 import socket
 import stat
 import threading
@@ -73,7 +72,6 @@ __all__ = [
 
 error_log = logging.getLogger("wsgikit.error")
 
-_IOV_MAX = os.sysconf("SC_IOV_MAX")  # sendmsg refuses more pieces than this (EMSGSIZE)
 _PEEK_LIMIT = 1 << 20  # stdin waiting unread past which writes stop peeking for ABORT records
 _SMALL = 8192  # response parts up to this size are joined into one STDOUT record
 Piece = bytes | memoryview
@@ -194,22 +192,22 @@ class FastCGIConn(Connection):
     def has_partial_request(self) -> bool:
         return self.codec.active_requests > 0
 
+    def ready(self) -> bool:
+        return self.head_ready()
+
     def on_data(self, data: bytes) -> int:
         try:
             self.feed(data)
         except FastCGIError as exc:
             self.failure = str(exc)
             return REJECT
-        if self.outbox:
-            try:  # small answers go out from the loop; a peer that does not read gets a worker
-                sent = self.sock.send(self.outbox)
-            except BlockingIOError:
-                sent = 0
+        if self.outbox:  # management answers go out from the loop; what waits, the loop writes
+            try:
+                self.sendv([])
             except OSError:
                 self.gone = True
                 return REJECT
-            self.outbox = self.outbox[sent:]
-        if self.outbox or self.head_ready() or (self.codec.should_close and not self.order):
+        if self.unsent or self.head_ready() or (self.codec.should_close and not self.order):
             return DISPATCH
         if not self.has_partial_request():  # only management records: an idle connection again
             self.reading = False
@@ -232,32 +230,12 @@ class FastCGIConn(Connection):
     # -- I/O from the owner of the connection ------------------------------------------------------
 
     def sendv(self, pieces: list[Piece]) -> None:
-        """Send ``pieces`` in order (queued management answers first): gather writes of IOV_MAX."""
+        """Send ``pieces`` in order, the records the codec queued itself first (OSError: gone)."""
         if self.outbox:
             pieces.insert(0, self.outbox)
             self.outbox = b""
-        sock = self.sock
-        for start in range(0, len(pieces), _IOV_MAX):
-            batch = pieces[start : start + _IOV_MAX]
-            try:
-                sent = sock.send(batch[0]) if len(batch) == 1 else sock.sendmsg(batch)
-            except BlockingIOError:
-                sent = 0
-            total = sum(len(piece) for piece in batch)
-            while sent < total:
-                while sent >= len(batch[0]):
-                    sent -= len(batch[0])
-                    total -= len(batch[0])
-                    del batch[0]
-                if sent:
-                    batch[0] = memoryview(batch[0])[sent:]
-                    total -= sent
-                    sent = 0
-                self.wait(select.POLLOUT, self.server.write_timeout)
-                try:
-                    sent = sock.sendmsg(batch)
-                except BlockingIOError:
-                    sent = 0
+        if pieces:
+            self.send(*pieces)  # type: ignore[arg-type]  # memoryviews are bytes-like
 
     def read_more(self) -> None:
         """Block (on a worker) for more records; ClientError when the peer failed or went away."""
@@ -304,8 +282,8 @@ class FastCGIConn(Connection):
         try:
             while not (self.failure or self.gone) and self.head_ready():
                 self.serve(self.order.popleft())
-                if self.codec.should_close:
-                    break
+                if self.codec.should_close or self.unsent_size > server.write_buffer:
+                    break  # a peer that does not read: the rest wait until it took these
             if self.outbox and not (self.failure or self.gone):
                 self.sendv([])
         except OSError:  # includes TimeoutError from a peer that stopped reading

@@ -264,8 +264,8 @@ class HTTPConnection(Connection):
             if not keep_alive:
                 server.linger(self)  # the loop lingers so the client reads the response whole
                 return
-            if not self.ready():
-                break
+            if self.unsent_size > server.write_buffer or not self.ready():
+                break  # a client that does not read: its next requests wait until it does
         if queue:
             try:
                 self.continue_first()
