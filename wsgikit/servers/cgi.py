@@ -25,7 +25,15 @@ from http import HTTPStatus
 from typing import IO
 
 from wsgikit import __version__
-from wsgikit.gateway import ConnectionInfo, InputStream, environ_from_cgi, error_log, run_app
+from wsgikit.gateway import (
+    BodyReader,
+    ConnectionInfo,
+    InputStream,
+    environ_from_cgi,
+    error_log,
+    run_app,
+)
+from wsgikit.servers._body import Body, BodyMemory
 from wsgikit.servers._cgiapp import (
     CHUNK,
     BadHead,
@@ -299,11 +307,21 @@ def _serve(app: WSGIApplication, sink: _Sink) -> None:
         params = list(os.environb.items())
     else:  # Windows: the environment is text already; IIS hands over UTF-8
         params = [(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in os.environ.items()]
-    raw_length = dict(params).get(b"CONTENT_LENGTH", b"").strip()
+    variables = dict(params)
+    raw_length = variables.get(b"CONTENT_LENGTH", b"").strip()
     length = int(raw_length) if raw_length.isdigit() else 0
     if raw_length and not raw_length.isdigit():
         error_log.error("bad CONTENT_LENGTH %r from the web server", raw_length[:40])
         app = _bad_request
+    stdin = sys.stdin.buffer if sys.stdin is not None else None
+    reader: BodyReader = _StdinReader(stdin)
+    if not raw_length and b"chunked" in variables.get(b"HTTP_TRANSFER_ENCODING", b"").lower():
+        # Apache's mod_cgi passes a chunked body decoded, to the end of stdin, without a length
+        # (RFC 3875 §4.1.2 has none to give): read it all, so that the app gets CONTENT_LENGTH
+        # (Django, WebOb read exactly that many bytes, and nothing without it).
+        body = _read_to_end(reader)
+        reader, length = body, body.size
+        params.append((b"CONTENT_LENGTH", str(length).encode()))
     conn = ConnectionInfo(
         server_name="localhost",
         server_port=80,
@@ -311,8 +329,7 @@ def _serve(app: WSGIApplication, sink: _Sink) -> None:
         multiprocess=True,  # PEP 3333: each request may run in another process
         errors=sys.stderr,
     )
-    stdin = sys.stdin.buffer if sys.stdin is not None else None
-    environ = environ_from_cgi(params, conn, InputStream(_StdinReader(stdin), length))
+    environ = environ_from_cgi(params, conn, InputStream(reader, length))
     environ["wsgi.run_once"] = True
     run_app(
         app,
@@ -349,6 +366,15 @@ class _StdinReader:
             return b""
         read1 = getattr(self._stdin, "read1", None)
         return read1(size) if read1 is not None else self._stdin.read(size)
+
+
+def _read_to_end(reader: BodyReader) -> Body:
+    """All of a body that ends with its stream: in memory while small, then in a file."""
+    body = Body(BodyMemory(_SPOOL_IN_MEMORY))
+    while data := reader.read(CHUNK):
+        body.append(data)
+    body.end()
+    return body
 
 
 def _bad_request(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
