@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -73,7 +73,9 @@ class ResponseSink(Protocol):
     ``send_last(*parts)`` for the bytes that end a response: the sink may hold those a moment
     (the HTTP server sends a turn's worth of responses in a row), never the earlier ones; and
     ``can_keep_alive() -> bool``, asked as a kept-alive response's head is made: False adds
-    ``Connection: close`` (the request's body is still arriving and too much of it is left).
+    ``Connection: close`` (the request's body is still arriving and too much of it is left);
+    and, for ``run_app(pausable=True)``, ``room() -> bool``: False pauses the response until
+    the server resumes it (its ``sendfile`` then raises BlockingIOError when the socket is full).
     """
 
     def send(self, *parts: bytes) -> None: ...
@@ -104,19 +106,32 @@ def date_header() -> str:
 
 
 class Outcome:
-    """What happened: for the access log and for the connection's fate."""
+    """What happened: for the access log and for the connection's fate.
 
-    __slots__ = ("aborted", "body_bytes", "keep_alive", "status")
+    ``paused``: :func:`run_app` was called with ``pausable=True`` and the sink had no room left
+    (:meth:`ResponseSink.room`): the rest of the response waits; the server calls
+    :meth:`resume` once the client took some of it, or :meth:`abandon` when it gives up.
+    """
+
+    __slots__ = ("aborted", "body_bytes", "keep_alive", "paused", "status")
 
     def __init__(self) -> None:
         self.status = ""
         self.body_bytes = 0
         self.keep_alive = False
         self.aborted = False  # the response is incomplete: the connection must be closed now
+        self.paused = False
 
     @property
     def status_code(self) -> int:
         return int(self.status[:3]) if self.status else 0
+
+    def resume(self) -> bool:
+        """Send more of a paused response; True once it is done (``paused`` is then False)."""
+        raise RuntimeError("nothing to resume: the response is not paused")
+
+    def abandon(self) -> None:
+        """Give up a paused response (the client is gone): the app's iterable is closed."""
 
 
 class ServerExit(BaseException):
@@ -140,33 +155,50 @@ class _Call(Outcome):
     """
 
     __slots__ = (
+        "app",
         "app_date",
         "app_server",
         "cgi",
         "chunked",
         "close_after",
+        "environ",
+        "file",
         "headers",
         "headers_sent",
         "http10",
         "inferred",
+        "iterator",
         "keep_check",
         "last",
         "length",
+        "method",
         "no_body",
+        "result",
+        "room",
         "server",
         "sink",
         "wrote",
     )
 
     def __init__(
-        self, sink: ResponseSink, keep_alive: bool, no_body: bool, cgi: bool, http10: bool
+        self,
+        app: WSGIApplication,
+        environ: WSGIEnvironment,
+        sink: ResponseSink,
+        *,
+        method: str,
+        version: tuple[int, int] | None,
+        keep_alive: bool,
     ) -> None:
+        self.app = app
+        self.environ = environ
+        self.method = method
         self.sink = sink
         self.keep_alive = keep_alive
         self.aborted = False
-        self.no_body = no_body
-        self.cgi = cgi
-        self.http10 = http10
+        self.no_body = method == "HEAD"
+        self.cgi = version is None
+        self.http10 = version == (1, 0)
         self.status = ""
         self.headers: list[tuple[str, str]] = []
         self.headers_sent = False
@@ -180,6 +212,11 @@ class _Call(Outcome):
         self.server: str | None = None  # the Server field line, CRLF included
         self.last: Callable[..., None] = getattr(sink, "send_last", None) or sink.send
         self.keep_check: Callable[[], bool] | None = getattr(sink, "can_keep_alive", None)
+        self.paused = False
+        self.room: Callable[[], bool] | None = None  # pausable: may the response go on now?
+        self.result: Iterable[bytes] | None = None
+        self.iterator: Iterator[bytes] | None = None  # a body being pumped
+        self.file: list[Any] | None = None  # a file being sent: [filelike, offset, bytes left]
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
@@ -304,9 +341,140 @@ class _Call(Outcome):
             self.keep_alive = False
             self.aborted = True
 
+    # -- the steps: calling the app, then sending its body (paused and resumed when pausable) --
+
+    def begin(self) -> bool:
+        """Call the app and send its response; False: paused (the body is not all out)."""
+        result = self.result = self.app(self.environ, self.start_response)
+        if type(result) is FileWrapper and self.status and _sendfile(self, result):
+            return self.pump_file()
+        if (type(result) is list or type(result) is tuple) and not self.wrote and len(result) <= 1:
+            # A one-element body: Content-Length is known, head and body go out in one send.
+            body = result[0] if result else b""
+            if type(body) is not bytes:
+                raise TypeError(f"PEP 3333: the app yielded {type(body).__name__}, not bytes")
+            if not self.headers_sent:
+                self.inferred = len(body)
+            if body:
+                self.send_body(body, last=True)  # the whole body: finish() adds nothing
+            self.finish()
+            return True
+        self.iterator = iter(result)
+        return self.pump()
+
+    def pump(self) -> bool:
+        """Send what the app's iterable gives, until it ends or the sink has no room."""
+        room = self.room
+        for data in self.iterator:  # type: ignore[union-attr]
+            if type(data) is not bytes:
+                raise TypeError(f"PEP 3333: the app yielded {type(data).__name__}, not bytes")
+            if data:
+                self.send_body(data)
+                if self.close_after and self.length is not None and self.body_bytes >= self.length:
+                    break  # cut at Content-Length: stop pulling more from the app
+                if room is not None and not room():
+                    return False
+        self.finish()
+        return True
+
+    def pump_file(self) -> bool:
+        """Send the file with the sink's sendfile; a pausable sink raises BlockingIOError."""
+        file = self.file
+        sendfile = self.sink.sendfile  # type: ignore[attr-defined]
+        while file is not None and file[2] > 0:
+            try:
+                sent = sendfile(file[0], file[1], file[2])
+            except BlockingIOError:
+                if self.room is None:
+                    raise _ClientGone from None
+                return False
+            except OSError as exc:
+                raise _ClientGone from exc
+            if not sent:
+                break  # the file is shorter than it was: finish() sees the shortfall
+            self.body_bytes += sent
+            file[1] += sent
+            file[2] -= sent
+        self.file = None
+        self.finish()
+        return True
+
+    def resume(self) -> bool:
+        if not self.paused:
+            raise RuntimeError("nothing to resume: the response is not paused")
+        self.guarded(self.pump_file if self.file is not None else self.pump)
+        return not self.paused
+
+    def abandon(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.aborted = True
+            self.keep_alive = False
+            self.close_result()
+
+    def guarded(self, step: Callable[[], bool]) -> None:
+        """Run a step; what the app or the client did wrong ends the response, never us."""
+        done = True
+        try:
+            done = step()
+        except _ClientGone:
+            error_log.debug("client went away during %s %s", self.method, self._where())
+            self.aborted = True
+            self.keep_alive = False
+        except ClientError as exc:
+            error_log.info("bad request body (%s %s): %s", self.method, self._where(), exc)
+            self.keep_alive = False
+            if self.headers_sent:
+                self.aborted = True
+            else:
+                try:
+                    _error_response(self, exc.status)
+                except _ClientGone:
+                    self.aborted = True
+        except ServerExit:
+            self.aborted = True  # the server's own: it closes the connection
+            self.keep_alive = False
+            raise
+        except BaseException:  # SystemExit and the like too: the app's failure (module docstring)
+            error_log.exception(
+                "error in app %r handling %s %s", self.app, self.method, self._where(uri=True)
+            )
+            if self.headers_sent:
+                self.aborted = True  # PEP 3333: the status is out; all we can do is cut it short
+                self.keep_alive = False
+            else:
+                try:
+                    _error_response(self)
+                except _ClientGone:
+                    self.aborted = True
+        finally:
+            self.paused = not done
+            if done:
+                self.close_result()
+
+    def close_result(self) -> None:
+        """PEP 3333: close() the app's iterable, once, whatever happened."""
+        result, self.result = self.result, None
+        self.iterator = None
+        close = getattr(result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except ServerExit:
+                raise
+            except BaseException:
+                error_log.exception("error closing the app's iterable (%r)", result)
+                if not self.headers_sent:
+                    self.keep_alive = False
+
+    def _where(self, uri: bool = False) -> str:
+        environ = self.environ
+        path: str = environ.get("PATH_INFO", "")
+        return (environ.get("REQUEST_URI") or path) if uri else path
+
 
 def _sendfile(call: _Call, wrapper: FileWrapper) -> bool:
-    """Send a file_wrapper body with the sink's sendfile; False when that is not possible."""
+    """Start a file_wrapper body with the sink's sendfile; False when that is not possible."""
     sendfile = getattr(call.sink, "sendfile", None)
     filelike = wrapper.filelike
     if sendfile is None or call.chunked or not hasattr(filelike, "fileno"):
@@ -322,13 +490,8 @@ def _sendfile(call: _Call, wrapper: FileWrapper) -> bool:
     head = call.head()
     call.headers_sent = True
     call._send((head,))
-    if call.no_body or count <= 0:
-        return True
-    try:
-        sent = sendfile(filelike, offset, count)
-    except OSError as exc:
-        raise _ClientGone from exc
-    call.body_bytes += sent
+    if not call.no_body and count > 0:
+        call.file = [filelike, offset, count]
     return True
 
 
@@ -357,89 +520,21 @@ def run_app(
     version: tuple[int, int] | None,
     keep_alive: bool,
     server_header: str | None = "wsgikit",
+    pausable: bool = False,
 ) -> Outcome:
     """Call ``app`` and send its response to ``sink``; never raises for app errors or a gone client.
 
     Only :class:`ServerExit` goes through (after the iterable is closed).
 
     ``version`` None means a CGI-style response (``Status:`` line, no framing or connection
-    headers): the FastCGI, SCGI and CGI gateways. The app's iterable is always closed.
+    headers): the FastCGI, SCGI and CGI gateways. The app's iterable is always closed, when the
+    response is done. ``pausable``: when the sink's ``room()`` says no, return a ``paused``
+    outcome rather than wait (a server that serves many clients on one thread resumes it later).
     """
-    call = _Call(sink, keep_alive, method == "HEAD", version is None, version == (1, 0))
+    call = _Call(app, environ, sink, method=method, version=version, keep_alive=keep_alive)
     if server_header is not None:
         call.server = _server_lines.get(server_header) or _server_line(server_header)
-    result: Iterable[bytes] | None = None
-    try:
-        result = app(environ, call.start_response)
-        if type(result) is FileWrapper and call.status and _sendfile(call, result):
-            call.finish()
-        elif (
-            (type(result) is list or type(result) is tuple) and not call.wrote and len(result) <= 1
-        ):
-            # A one-element body: Content-Length is known, head and body go out in one send.
-            body = result[0] if result else b""
-            if type(body) is not bytes:
-                raise TypeError(f"PEP 3333: the app yielded {type(body).__name__}, not bytes")
-            if not call.headers_sent:
-                call.inferred = len(body)
-            if body:
-                call.send_body(body, last=True)  # the whole body: finish() adds nothing
-            call.finish()
-        else:
-            for data in result:
-                if type(data) is not bytes:
-                    raise TypeError(f"PEP 3333: the app yielded {type(data).__name__}, not bytes")
-                if data:
-                    call.send_body(data)
-                    if (
-                        call.close_after
-                        and call.length is not None
-                        and call.body_bytes >= call.length
-                    ):
-                        break  # cut at Content-Length: stop pulling more from the app
-            call.finish()
-    except _ClientGone:
-        error_log.debug("client went away during %s %s", method, environ.get("PATH_INFO"))
-        call.aborted = True
-        call.keep_alive = False
-    except ClientError as exc:
-        error_log.info("bad request body (%s %s): %s", method, environ.get("PATH_INFO"), exc)
-        call.keep_alive = False
-        if call.headers_sent:
-            call.aborted = True
-        else:
-            try:
-                _error_response(call, exc.status)
-            except _ClientGone:
-                call.aborted = True
-    except ServerExit:
-        call.aborted = True  # the server's own: it closes the connection
-        call.keep_alive = False
-        raise
-    except BaseException:  # SystemExit and the like too: the app's failure (module docstring)
-        error_log.exception(
-            "error in app %r handling %s %s",
-            app,
-            method,
-            environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""),
-        )
-        if call.headers_sent:
-            call.aborted = True  # PEP 3333: the status is out; all we can do is cut the response
-            call.keep_alive = False
-        else:
-            try:
-                _error_response(call)
-            except _ClientGone:
-                call.aborted = True
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            try:
-                close()
-            except ServerExit:
-                raise
-            except BaseException:
-                error_log.exception("error closing the app's iterable (%r)", result)
-                if not call.headers_sent:
-                    call.keep_alive = False
+    if pausable:
+        call.room = getattr(sink, "room", None)
+    call.guarded(call.begin)
     return call

@@ -15,6 +15,7 @@ import pytest
 
 from tests.servers.helpers import Running, running, wait_for
 from tests.servers.test_selector import responses
+from wsgikit.servers._connection import WRITE
 
 MIB = 1 << 20
 # The most a socket's send buffer grows to here: beyond it, bytes wait in the server.
@@ -23,7 +24,8 @@ BIG = bytes(range(256)) * (max(16 * MIB, 4 * SEND_BUFFER_MAX) // 256)
 
 
 def app(environ: Any, start_response: Any) -> list[bytes]:
-    body = BIG if environ["PATH_INFO"] == "/big" else b"ok"
+    path = environ["PATH_INFO"]
+    body = BIG if path == "/big" else BIG[:4096] if path == "/4k" else b"ok"
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 
@@ -167,3 +169,96 @@ def test_buffered_bodies_answer_100_continue_as_the_head_arrives() -> None:
         assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.sendall(b"data")
         assert responses(_read_answer(sock, 2)) == [(200, b"ok")]
+
+
+# -- clients that do not read, with the default write_buffer (1 MiB) ------------------------------
+
+
+def _stream_app(produced: list[int]) -> Any:
+    chunk = BIG[: 64 * 1024]
+
+    def app(environ: Any, start_response: Any) -> Iterator[bytes]:
+        if environ["PATH_INFO"] != "/stream":
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+            yield b"ok"
+            return
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        for _ in range(len(BIG) // len(chunk)):
+            produced.append(len(chunk))
+            yield chunk
+
+    return app
+
+
+def _file_app(path: Path) -> Any:
+    def app(environ: Any, start_response: Any) -> Any:
+        if environ["PATH_INFO"] != "/file":
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+            return [b"ok"]
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](path.open("rb"))
+
+    return app
+
+
+def _others_are_served(srv: Running) -> None:
+    started = time.monotonic()
+    answer = srv.request(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert responses(answer) == [(200, b"ok")]
+    assert time.monotonic() - started < 2.0
+
+
+def test_inline_a_big_answer_to_a_client_that_does_not_read_holds_not_the_loop() -> None:
+    with running(app, threads=0) as srv, _slow_client(srv) as slow:
+        slow.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn = _the_connection(srv)
+        assert wait_for(lambda: conn.unsent_size > 0)
+        _others_are_served(srv)
+        assert responses(_read_answer(slow, len(BIG))) == [(200, BIG)]
+
+
+def test_inline_a_stream_to_a_client_that_does_not_read_is_paused_not_the_loop() -> None:
+    produced: list[int] = []
+    with running(_stream_app(produced), threads=0) as srv, _slow_client(srv) as slow:
+        slow.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn = _the_connection(srv)
+        assert wait_for(lambda: conn.unsent_size > 0)
+        _others_are_served(srv)
+        time.sleep(0.3)
+        assert MIB < sum(produced) <= SEND_BUFFER_MAX + 2 * MIB  # paused, not run to the end
+        data = bytearray()
+        while not data.endswith(b"\r\n0\r\n\r\n"):
+            chunk = slow.recv(MIB)
+            assert chunk, f"closed after {len(data)} bytes"
+            data += chunk
+    assert sum(produced) == len(BIG)
+    assert responses(bytes(data)) == [(200, BIG)]
+
+
+def test_inline_a_file_to_a_client_that_does_not_read_holds_not_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(BIG)
+    with running(_file_app(path), threads=0, validate=False) as srv, _slow_client(srv) as slow:
+        slow.sendall(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn = _the_connection(srv)
+        assert wait_for(lambda: conn.state == WRITE)
+        _others_are_served(srv)
+        assert responses(_read_answer(slow, len(BIG))) == [(200, BIG)]
+
+
+@pytest.mark.parametrize(
+    "threads", [pytest.param(1, id="one-thread"), pytest.param(0, id="inline")]
+)
+def test_thousands_of_pipelined_requests_without_reading_hold_nothing(threads: int) -> None:
+    count = 3000  # 12 MB of answers: more than the kernel buffers, and than write_buffer
+    pipeline = b"GET /4k HTTP/1.1\r\nHost: x\r\n\r\n" * count
+    with running(app, threads=threads, write_buffer=64 * 1024) as srv, _slow_client(srv) as slow:
+        slow.sendall(pipeline)
+        conn = _the_connection(srv)
+        assert wait_for(lambda: conn.state == WRITE)  # answers wait; the rest are not served
+        _others_are_served(srv)
+        slow.sendall(b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = bytearray()
+        while chunk := slow.recv(MIB):
+            data += chunk
+    assert responses(bytes(data)) == [(200, BIG[:4096])] * count + [(200, b"ok")]

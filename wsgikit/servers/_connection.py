@@ -29,6 +29,7 @@ __all__ = [
     "READ",
     "RECV_SIZE",
     "REJECT",
+    "RESUME",
     "WAIT",
     "WRITE",
     "Connection",
@@ -38,6 +39,7 @@ RECV_SIZE = 65536
 # Who owns a connection: the loop reading, a worker (or the inline app), the loop closing, the loop
 # writing what a slow client has not taken yet.
 READ, BUSY, LINGER, WRITE = 0, 1, 2, 3
+RESUME = 4  # after WRITE: go on with a paused response once enough of what waits went out
 WAIT, DISPATCH, REJECT = 0, 1, 2  # what on_data asks the loop to do
 _MAX_HELD = 64  # parts one connection may hold for the end of the turn
 _IOV_MAX = 1024  # buffers one sendmsg() takes (Linux UIO_MAXIOV)
@@ -51,6 +53,7 @@ class Connection:
         "fd",
         "info",
         "later",
+        "mark",
         "reading",
         "server",
         "sock",
@@ -73,6 +76,9 @@ class Connection:
         self.unsent: list[bytes | memoryview] = []
         self.unsent_size = 0
         self.then = READ
+        # unsent_size when the current response began: a protocol serves no more pipelined
+        # requests while write_buffer bytes wait, so only this response's bytes make it wait.
+        self.mark = 0
 
     # -- protocol hooks --------------------------------------------------------------------------
 
@@ -110,9 +116,10 @@ class Connection:
 
         A slow client costs its owner nothing until ``server.write_buffer`` bytes wait: up to
         there the owner goes on (a worker is free for the next request, the inline loop for the
-        next client) and the loop writes the rest when the client reads. Past it, the owner waits
-        for the client (``write_timeout`` without progress raises TimeoutError), so memory stays
-        bounded however fast the app produces.
+        next client) and the loop writes the rest when the client reads. Past it, a pool thread
+        waits for the client in the middle of a response (``write_timeout`` without progress
+        raises TimeoutError), so memory stays bounded however fast the app produces; inline,
+        the engine pauses the response instead (:meth:`room`).
         """
         later = self.later
         if later is not None:  # held bytes go first
@@ -156,6 +163,10 @@ class Connection:
         else:
             self.send(*parts)  # many pipelined answers: send them rather than gather more
 
+    def room(self) -> bool:
+        """May more of a response go out now, or has the client left too much unread?"""
+        return self.unsent_size <= self.server.write_buffer
+
     def flush(self) -> None:
         """Send the bytes held by send_last() now (OSError if the client is gone)."""
         later = self.later
@@ -175,8 +186,11 @@ class Connection:
             self.unsent_size += size - sent
             sent = 0
         limit = self.server.write_buffer
-        if self.unsent_size > limit:
-            self.drain(limit // 2)
+        if self.unsent_size - self.mark > limit and self.server.threads:
+            # A pool thread waits for the client once this response left too much unsent
+            # (earlier answers count against the next request: see ``mark``); inline, the loop
+            # never waits: the engine pauses the response (room()) and the loop resumes it.
+            self.drain(self.mark + limit // 2)
 
     def drain(self, limit: int = 0) -> None:
         """Wait until at most ``limit`` bytes are unsent; TimeoutError if the client stalls."""
@@ -199,14 +213,29 @@ class Connection:
         return not unsent
 
     def sendfile(self, file: IO[bytes], offset: int, count: int) -> int:
+        """Send ``count`` bytes of ``file`` from ``offset`` with os.sendfile; bytes sent.
+
+        The file goes after what waits; the kernel copies it, we do not queue it. A pool thread
+        waits for the client; inline, BlockingIOError when nothing could go out now (the
+        engine pauses the response, the loop resumes it when the client reads).
+        """
         self.flush()
-        self.drain()  # the file goes after what waits; the kernel copies it, we do not queue it
+        inline = not self.server.threads
+        if inline:
+            if self.unsent:
+                raise BlockingIOError("earlier bytes still wait for the client")
+        else:
+            self.drain()
         done = 0
         in_fd = file.fileno()
         while done < count:
             try:
                 sent = os.sendfile(self.fd, in_fd, offset + done, count - done)
             except BlockingIOError:
+                if inline:
+                    if done:
+                        return done
+                    raise
                 self.wait(select.POLLOUT, self.server.write_timeout)
                 continue
             if sent == 0:

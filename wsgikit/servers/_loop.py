@@ -37,6 +37,7 @@ from wsgikit.servers._connection import (
     READ,
     RECV_SIZE,
     REJECT,
+    RESUME,
     WRITE,
     Connection,
 )
@@ -294,7 +295,7 @@ class EventServer:
                     self.close(conn)
                     continue
                 if conn.unsent and conn.state == READ:  # released before its bytes went out
-                    self._write_later(conn, READ)
+                    self.write_later(conn, READ)
 
     def _accept(self, listener: socket.socket, info: ConnectionInfo) -> None:
         for _ in range(64):  # many per wake-up, but let other sockets have a turn
@@ -372,7 +373,7 @@ class EventServer:
             self.linger(conn)
             return
         if conn.unsent:
-            self._write_later(conn, READ)
+            self.write_later(conn, READ)
             return
         conn.reading = conn.has_partial_request()
         conn.deadline = time.monotonic() + (
@@ -381,9 +382,10 @@ class EventServer:
         conn.state = READ
         self.arm(conn)
 
-    def _write_later(self, conn: Connection, then: int) -> None:
+    def write_later(self, conn: Connection, then: int) -> None:
         """The client has not taken the whole response: the loop writes the rest as it reads,
-        then the connection goes on to ``then`` (READ: keep-alive; LINGER: close)."""
+        then the connection goes on to ``then`` (READ: keep-alive; LINGER: close; RESUME: the
+        inline app's paused response goes on once half of ``write_buffer`` is free)."""
         conn.state = WRITE
         conn.then = then
         conn.deadline = time.monotonic() + self.write_timeout
@@ -394,14 +396,25 @@ class EventServer:
 
     def _on_writable(self, conn: Connection) -> None:
         try:
-            done = conn.write_some()
+            done = conn.write_some() if conn.unsent else True
         except OSError:
             self.close(conn)
+            return
+        if conn.then == RESUME:
+            if conn.unsent_size > self.write_buffer // 2:
+                conn.deadline = time.monotonic() + self.write_timeout
+                return
+            try:  # read nothing more while the paused response is served (inline: level mask)
+                self._epoll.modify(conn.fd, _LEVEL)
+            except (OSError, ValueError):
+                self.close(conn)
+                return
+            self._dispatch(conn)
             return
         if not done:  # the client read some: the write timeout counts from its last progress
             conn.deadline = time.monotonic() + self.write_timeout
             if self._mask is _ONESHOT:
-                self._write_later(conn, conn.then)
+                self.write_later(conn, conn.then)
             return
         if self._mask is _LEVEL:  # back to reading (arm() is a no-op inline)
             try:
@@ -440,7 +453,7 @@ class EventServer:
         try:
             conn.flush()
             if conn.unsent:
-                self._write_later(conn, LINGER)
+                self.write_later(conn, LINGER)
                 return
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:

@@ -53,9 +53,9 @@ from wsgikit._fcgi import (
     Stdin,
     StdinEnd,
 )
-from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, run_app
+from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome, run_app
 from wsgikit.servers._body import SPOOL_AT, Body
-from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, WAIT, Connection
+from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, RESUME, WAIT, Connection
 from wsgikit.servers._listen import BindError
 from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.servers.scgi import LOG_ERRORS, cgi_environ, check_script_name
@@ -128,7 +128,16 @@ class _Request:
 class FastCGIConn(Connection):
     """One transport connection from the web server: records in, requests served in order."""
 
-    __slots__ = ("codec", "current", "failure", "gone", "order", "outbox", "requests")
+    __slots__ = (
+        "codec",
+        "current",
+        "failure",
+        "gone",
+        "order",
+        "outbox",
+        "pending",
+        "requests",
+    )
 
     server: FastCGIServer
 
@@ -146,6 +155,7 @@ class FastCGIConn(Connection):
         self.order: deque[_Request] = deque()  # requests whose params are in, in arrival order
         self.outbox = b""  # records the codec made itself (management answers, refusals)
         self.current: _Request | None = None
+        self.pending: tuple[_Request, Outcome, _Stdout] | None = None  # inline: a paused answer
         self.failure: str | None = None  # the peer broke the protocol: log, then drop
         self.gone = False  # the peer closed or the socket failed: close without a word
 
@@ -277,60 +287,88 @@ class FastCGIConn(Connection):
     # -- serving --------------------------------------------------------------------------------
 
     def process(self) -> None:
-        """Serve the ready requests in order, then give the connection back, linger or drop it."""
+        """Serve the ready requests in order, then give the connection back, linger or drop it.
+
+        Inline, a response the web server does not take fast enough pauses (``pending``): the
+        loop writes what waits and calls this again to go on with it.
+        """
         server = self.server
         try:
+            pending = self.pending
+            if pending is not None:
+                self.pending = None
+                pending[1].resume()
+                if not self.end(*pending):
+                    return
             while not (self.failure or self.gone) and self.head_ready():
-                self.serve(self.order.popleft())
                 if self.codec.should_close or self.unsent_size > server.write_buffer:
                     break  # a peer that does not read: the rest wait until it took these
+                if not self.serve(self.order.popleft()):
+                    return
             if self.outbox and not (self.failure or self.gone):
                 self.sendv([])
         except OSError:  # includes TimeoutError from a peer that stopped reading
             self.gone = True
         if self.failure or self.gone:
             self.drop()
-        elif self.codec.should_close:  # spec §5.1: no FCGI_KEEP_CONN, close after the response
+        elif self.codec.should_close and not self.order:  # spec §5.1: no FCGI_KEEP_CONN
             server.linger(self)
         else:
             server.release(self)
 
-    def serve(self, req: _Request) -> None:
+    def serve(self, req: _Request) -> bool:
+        """Run the app for one request; False when its response paused (inline)."""
         self.current = req
+        self.mark = self.unsent_size
+        if req.aborted:
+            return self.end(req, None, None)
+        environ = self.environ(req)
+        sink = _Stdout(self, req, self.refusal(req, environ) or self.server.app, environ)
+        outcome = run_app(
+            sink,
+            environ,
+            sink,
+            method=environ["REQUEST_METHOD"],
+            version=None,
+            keep_alive=True,
+            pausable=not self.server.threads,
+        )
+        return self.end(req, outcome, sink)
+
+    def end(self, req: _Request, outcome: Outcome | None, sink: _Stdout | None) -> bool:
+        """After the app (None: aborted before it ran): END_REQUEST, or pause if the response
+        did (then False, and the loop resumes it). False too when the connection must go."""
+        if outcome is not None and sink is not None and outcome.paused:
+            self.pending = (req, outcome, sink)
+            self.server.write_later(self, RESUME)
+            return False
         try:
-            if not req.aborted:
-                environ = self.environ(req)
-                started = time.perf_counter()
-                sink = _Stdout(self, req, self.refusal(req, environ) or self.server.app)
-                outcome = run_app(
-                    sink,
-                    environ,
-                    sink,
-                    method=environ["REQUEST_METHOD"],
-                    version=None,
-                    keep_alive=True,
-                )
+            if outcome is None or sink is None:
+                tail: list[Piece] = []
+            else:
                 if access_log.isEnabledFor(logging.INFO):
-                    elapsed = time.perf_counter() - started
-                    log_access(environ, outcome.status, outcome.body_bytes, elapsed)
+                    elapsed = time.perf_counter() - sink.started
+                    log_access(sink.environ, outcome.status, outcome.body_bytes, elapsed)
                 if outcome.aborted and not req.aborted:
-                    # The response is cut (app error after the head, short body): no END_REQUEST,
-                    # so the web server sees a broken response rather than a complete one.
+                    # The response is cut (app error after the head, short body): no
+                    # END_REQUEST, so the web server sees a broken response, not a whole one.
                     self.gone = True
                 if self.failure or self.gone:
-                    return
+                    return True
                 tail = sink.held
-            else:
-                tail = []
             tail.append(self.codec.end_request(req.rid))
             self.sendv(tail)
             self.codec.request_done(req.rid)
+            return True
         finally:
             self.current = None
             del self.requests[req.rid]
             req.body.close()
 
     def discard(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending[1].abandon()
         for req in self.requests.values():
             req.body.close()
 
@@ -418,12 +456,16 @@ class _Stdout:
     and Streaming"); any other iterable is sent as it comes.
     """
 
-    __slots__ = ("app", "conn", "held", "hold", "req", "writes")
+    __slots__ = ("app", "conn", "environ", "held", "hold", "req", "started", "writes")
 
-    def __init__(self, conn: FastCGIConn, req: _Request, app: WSGIApplication) -> None:
+    def __init__(
+        self, conn: FastCGIConn, req: _Request, app: WSGIApplication, environ: WSGIEnvironment
+    ) -> None:
         self.conn = conn
         self.req = req
         self.app = app
+        self.environ = environ
+        self.started = time.perf_counter()
         self.writes = 0
         self.hold = False
         self.held: list[Piece] = []
@@ -435,6 +477,9 @@ class _Stdout:
 
     def __repr__(self) -> str:  # the engine names the app in its log lines
         return repr(self.app)
+
+    def room(self) -> bool:
+        return self.conn.room()
 
     def send(self, *parts: bytes) -> None:
         conn, rid = self.conn, self.req.rid

@@ -27,14 +27,15 @@ from wsgikit.gateway import (
     ClientError,
     ConnectionInfo,
     InputStream,
+    Outcome,
     build_environ,
     date_header,
     run_app,
 )
 from wsgikit.servers._body import SPOOL_AT, Body
-from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, WAIT, Connection
+from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, RESUME, WAIT, Connection
 from wsgikit.servers._loop import EventServer, run_until_signal
-from wsgikit.types import WSGIApplication
+from wsgikit.types import WSGIApplication, WSGIEnvironment
 
 __all__ = ["HTTPConnection", "Server", "serve"]
 
@@ -82,6 +83,20 @@ def _error_response(status: int, detail: str, server_header: str | None) -> byte
     return head.encode("latin-1") + body
 
 
+class _Exchange:
+    """A request being answered: what the access log and the connection's fate need after."""
+
+    __slots__ = ("environ", "outcome", "req", "started")
+
+    def __init__(
+        self, environ: WSGIEnvironment, outcome: Outcome, req: _Request | None, started: float
+    ) -> None:
+        self.environ = environ
+        self.outcome = outcome
+        self.req = req
+        self.started = started  # 0.0: no access log
+
+
 class _Request:
     """A request with a body: its head, the body as it arrives, and whether it ended or broke."""
 
@@ -107,7 +122,7 @@ class HTTPConnection(Connection):
     the protocol. ``receiving`` is the request whose body is still arriving.
     """
 
-    __slots__ = ("current", "parser", "queue", "receiving")
+    __slots__ = ("current", "parser", "pending", "queue", "receiving")
 
     server: Server
 
@@ -117,6 +132,7 @@ class HTTPConnection(Connection):
         self.queue: deque[RequestHead | _Request | _Failure] = deque()
         self.receiving: _Request | None = None
         self.current: _Request | None = None  # the request being served, if it has a body
+        self.pending: _Exchange | None = None  # inline: a response paused for a slow client
 
     def add(self, events: list[Any]) -> None:
         queue = self.queue
@@ -153,6 +169,9 @@ class HTTPConnection(Connection):
         req, self.current = self.current, None
         if req is not None:
             req.body.close()
+        exchange, self.pending = self.pending, None
+        if exchange is not None:
+            exchange.outcome.abandon()
 
     def ready(self) -> bool:
         """The first request can be served: its whole body is in (or broke), or, when bodies
@@ -238,35 +257,31 @@ class HTTPConnection(Connection):
         return length is not None and length - req.body.size <= _DRAIN_LIMIT
 
     def process(self) -> None:
-        """Serve the queued requests in order, then hand the connection back or close it."""
+        """Serve the queued requests in order, then hand the connection back or close it.
+
+        Inline, a response the client does not take fast enough pauses (``pending``): the loop
+        writes what waits and calls this again to go on with it, serving others meanwhile.
+        """
         server = self.server
-        queue = self.queue
         while True:
-            item = queue.popleft()
-            if isinstance(item, _Failure):  # a bad request after good ones: answer, then close
-                self.fail(item.status, item.detail)
-                return
-            if isinstance(item, RequestHead):
-                keep_alive = self.serve(item, None)
-            elif item.failure is not None:
-                # The body is known to be malformed before the app saw any of it: answer the
-                # error without calling the app (a broken body is no request).
-                item.body.close()
-                self.fail(item.failure.status, item.failure.detail)
-                return
+            exchange = self.pending
+            if exchange is not None:
+                self.pending = None
+                exchange.outcome.resume()
             else:
-                self.current = item
-                try:
-                    keep_alive = self.serve(item.head, item) and self.finish_body(item)
-                finally:
-                    self.current = None
-                    item.body.close()
-            if not keep_alive:
+                exchange = self.start_next()
+                if exchange is None:
+                    return  # a protocol error was answered; the connection closes
+            if exchange.outcome.paused:
+                self.pending = exchange
+                server.write_later(self, RESUME)
+                return
+            if not self.end(exchange):
                 server.linger(self)  # the loop lingers so the client reads the response whole
                 return
             if self.unsent_size > server.write_buffer or not self.ready():
                 break  # a client that does not read: its next requests wait until it does
-        if queue:
+        if self.queue:
             try:
                 self.continue_first()
             except OSError:
@@ -274,8 +289,25 @@ class HTTPConnection(Connection):
                 return
         server.release(self)
 
-    def serve(self, head: RequestHead, req: _Request | None) -> bool:
-        """Run the app for one request; whether the connection may stay open."""
+    def start_next(self) -> _Exchange | None:
+        """Take the next request off the queue and run the app; None if it was a bad one."""
+        item = self.queue.popleft()
+        if isinstance(item, _Failure):  # a bad request after good ones: answer, then close
+            self.fail(item.status, item.detail)
+            return None
+        if isinstance(item, RequestHead):
+            return self.start(item, None)
+        if item.failure is not None:
+            # The body is known to be malformed before the app saw any of it: answer the
+            # error without calling the app (a broken body is no request).
+            item.body.close()
+            self.fail(item.failure.status, item.failure.detail)
+            return None
+        self.current = item
+        return self.start(item.head, item)
+
+    def start(self, head: RequestHead, req: _Request | None) -> _Exchange:
+        """Run the app for one request (inline, its response may pause)."""
         server = self.server
         if req is None:
             stream = _NO_BODY
@@ -287,8 +319,8 @@ class HTTPConnection(Connection):
         if req is not None and head.chunked and req.body.ended:
             # Apps that read CONTENT_LENGTH bytes (Django, WebOb) would read nothing without it.
             environ["CONTENT_LENGTH"] = str(req.body.size)
-        logging_on = access_log.isEnabledFor(logging.INFO)
-        started = time.perf_counter() if logging_on else 0.0
+        started = time.perf_counter() if access_log.isEnabledFor(logging.INFO) else 0.0
+        self.mark = self.unsent_size
         outcome = run_app(
             server.app,
             environ,
@@ -297,10 +329,24 @@ class HTTPConnection(Connection):
             version=head.version,
             keep_alive=head.keep_alive and not server.stopping,
             server_header=server.server_header,
+            pausable=not server.threads,
         )
-        if logging_on:
-            log_access(environ, outcome.status, outcome.body_bytes, time.perf_counter() - started)
-        return outcome.keep_alive
+        return _Exchange(environ, outcome, req, started)
+
+    def end(self, exchange: _Exchange) -> bool:
+        """A response is done: log it, finish with its body; whether the connection stays."""
+        outcome = exchange.outcome
+        if exchange.started:
+            elapsed = time.perf_counter() - exchange.started
+            log_access(exchange.environ, outcome.status, outcome.body_bytes, elapsed)
+        req = exchange.req
+        if req is None:
+            return outcome.keep_alive
+        try:
+            return outcome.keep_alive and self.finish_body(req)
+        finally:
+            self.current = None
+            req.body.close()
 
     def finish_body(self, req: _Request) -> bool:
         """Read and drop what the app left of a streamed body; False when the connection must
