@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import sys
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,6 +23,7 @@ from typing import Any
 from wsgiref.util import FileWrapper
 from wsgiref.validate import WSGIWarning, validator
 
+from wsgikit._zoo import ZOO, Case, Probe, ZooError
 from wsgikit.lint import LintError, LintMiddleware, _check_headers, _check_status, _raise
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -208,193 +207,7 @@ def call_app(app: WSGIApplication, environ: WSGIEnvironment | None = None, **kwa
     return Result(server.status, server.code, server.headers, b"".join(server.chunks))
 
 
-# --- the conformance zoo ------------------------------------------------------------------------
-
-_TEXT = ("Content-Type", "text/plain; charset=utf-8")
-
-
-class _ZooError(Exception):
-    """What the zoo's failing apps raise; a middleware may let it through."""
-
-
-class _Probe:
-    """What happened to one zoo app's iterable."""
-
-    returned = closed = False
-
-
-class _Recorded:
-    """A zoo app's iterable that records close()."""
-
-    def __init__(self, probe: _Probe, items: Iterable[bytes], also: Any = None) -> None:
-        probe.returned = True
-        self._probe, self._items, self._also = probe, items, also
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._items)
-
-    def close(self) -> None:
-        self._probe.closed = True
-        for thing in (self._items, self._also):
-            getattr(thing, "close", lambda: None)()
-
-
-class _RecordedFile:
-    """A real temporary file for wsgi.file_wrapper that records close()."""
-
-    def __init__(self, probe: _Probe, data: bytes) -> None:
-        probe.returned = True
-        # Owned by this object until close(): that is what the zoo checks.
-        self._probe, self._file = probe, tempfile.TemporaryFile()  # noqa: SIM115
-        self._file.write(data)
-        self._file.seek(0)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._file.read(size)
-
-    def fileno(self) -> int:
-        return self._file.fileno()
-
-    def close(self) -> None:
-        self._probe.closed = True
-        self._file.close()
-
-
-_App = Callable[[_Probe, WSGIEnvironment, StartResponse], Iterable[bytes]]
-
-
-def _list(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "12")])
-    return _Recorded(p, [b"hello, ", b"world"])
-
-
-def _whole(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "12")])  # also on HEAD: the GET headers and body
-    return _Recorded(p, [b"hello, world"])
-
-
-def _head(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "12")])  # RFC 9110 §9.3.2: GET's headers, no body
-    return _Recorded(p, [])
-
-
-def _generator(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT])
-    return _Recorded(p, (chunk for chunk in (b"hello, ", b"", b"world")))
-
-
-def _lazy(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    def body() -> Iterator[bytes]:
-        sr("200 OK", [_TEXT, ("Content-Length", "12")])  # PEP 3333: before the first chunk
-        yield b"hello, world"
-
-    return _Recorded(p, body())
-
-
-def _write(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "12")])(b"hello, ")
-    return _Recorded(p, [b"world"])
-
-
-def _empty(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "0")])
-    return _Recorded(p, [])
-
-
-def _echo(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    data = env["wsgi.input"].read(int(env.get("CONTENT_LENGTH") or 0))
-    sr("200 OK", [_TEXT, ("Content-Length", str(len(data)))])
-    return _Recorded(p, [data])
-
-
-def _no_content(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("204 No Content", [])
-    return _Recorded(p, [])
-
-
-def _not_modified(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("304 Not Modified", [("ETag", '"zoo"')])
-    return _Recorded(p, [])
-
-
-def _file(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "12")])
-    file = _RecordedFile(p, b"hello, world")
-    wrapper = env.get("wsgi.file_wrapper")
-    if wrapper is None:  # PEP 3333: the server may not offer one
-        return _Recorded(p, iter(lambda: file.read(5), b""), also=file)
-    result: Iterable[bytes] = wrapper(file, 5)
-    return result
-
-
-def _raise_first(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    raise _ZooError("the app failed before start_response")
-
-
-def _raise_after_start(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT])
-    raise _ZooError("the app failed after start_response")
-
-
-def _error_page(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "12")])
-    try:
-        raise _ZooError("the app failed before its body")
-    except _ZooError:
-        sr("500 Internal Server Error", [_TEXT], sys.exc_info())
-    return _Recorded(p, [b"error page"])
-
-
-def _raise_midway(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    def body() -> Iterator[bytes]:
-        sr("200 OK", [_TEXT])
-        yield b"hello, "
-        raise _ZooError("the app failed during its body")
-
-    return _Recorded(p, body())
-
-
-def _late_exc_info(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    def body() -> Iterator[bytes]:
-        sr("200 OK", [_TEXT])
-        yield b"hello, "
-        try:
-            raise _ZooError("the app failed after its first chunk")
-        except _ZooError:
-            sr("500 Internal Server Error", [_TEXT], sys.exc_info())  # PEP 3333: must raise
-        yield b"error page"
-
-    return _Recorded(p, body())
-
-
-@dataclass(frozen=True)
-class _Case:
-    name: str
-    app: _App
-    method: str = "GET"
-    body: bytes = b""
-    raises: bool = False  # the zoo app fails: its _ZooError may propagate
-    head_body_ok: bool = False  # the app itself sent a body on HEAD: passing it on is no fault
-
-
-_ZOO = (
-    _Case("list", _list),
-    _Case("generator", _generator),
-    _Case("lazy-start-response", _lazy),
-    _Case("write", _write),
-    _Case("empty", _empty),
-    _Case("post", _echo, method="POST", body=b"name=wsgikit"),
-    _Case("head", _head, method="HEAD"),
-    _Case("head-with-body", _whole, method="HEAD", head_body_ok=True),
-    _Case("204", _no_content),
-    _Case("304", _not_modified),
-    _Case("file-wrapper", _file),
-    _Case("raise-before-start-response", _raise_first, raises=True),
-    _Case("raise-after-start-response", _raise_after_start, raises=True),
-    _Case("exc-info", _error_page, raises=True),
-    _Case("raise-mid-iteration", _raise_midway, raises=True),
-    _Case("exc-info-after-body", _late_exc_info, raises=True),
-)
+# --- the conformance check ----------------------------------------------------------------------
 
 
 class _CloseWatch:
@@ -420,10 +233,10 @@ class _CloseWatch:
 
 
 def _run_case(
-    factory: Callable[..., Any], options: dict[str, Any], case: _Case
+    factory: Callable[..., Any], options: dict[str, Any], case: Case
 ) -> tuple[str | None, Exception | None]:
     """Run one zoo case; return the first broken rule (or None) and what the stack raised."""
-    probe = _Probe()
+    probe = Probe()
     inner = LintMiddleware(validator(lambda e, s: case.app(probe, e, s)), allow_head_body=True)
     middleware = factory(inner, **options)
     if not callable(middleware):
@@ -458,7 +271,7 @@ def _run_case(
             problems.append(str(error))
         elif isinstance(error, AssertionError):
             problems.append(f"wsgiref.validate: {error}")
-        elif not (case.raises and isinstance(error, _ZooError)):
+        elif not (case.raises and isinstance(error, ZooError)):
             problems.append(f"the middleware raised {error!r}")
     if result is not None:
         length = result.header("Content-Length")
@@ -493,7 +306,7 @@ def check_middleware(factory: Callable[..., Any], **options: Any) -> None:
     """
     if not callable(factory):
         raise TypeError(f"check_middleware needs a middleware factory, got {factory!r}")
-    for case in _ZOO:
+    for case in ZOO:
         problem, error = _run_case(factory, options, case)
         if problem is not None:
             raise AssertionError(f"check_middleware: case {case.name!r}: {problem}") from error
