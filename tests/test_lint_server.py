@@ -256,6 +256,14 @@ class Scripted:
             id="data-after-the-end",
         ),
         pytest.param(
+            lambda i: i.read(10),
+            Scripted(b""),
+            "10",
+            "wsgi.input.read(10) returned b'' with 10 bytes of CONTENT_LENGTH left: was the body "
+            "read before",
+            id="ends-before-content-length",
+        ),
+        pytest.param(
             lambda i: i.readline(),
             Scripted(b"a\nb\n"),
             "4",

@@ -250,6 +250,13 @@ class _Input:
 
     def _at_end(self, call: str, got: int) -> None:
         """``call`` gave ``got`` bytes, less than asked: only the end of the body allows that."""
+        if self._left and not got:  # the stream is at its end, CONTENT_LENGTH is not
+            self._fail(
+                _STREAMS,
+                f"wsgi.input.{call} returned b'' with {self._left} bytes of CONTENT_LENGTH left: "
+                "was the body read before (by a middleware) without passing on a fresh "
+                "wsgi.input and CONTENT_LENGTH?",
+            )
         if self._left:  # PEP 3333: a file's read blocks for the rest, it does not return early
             self._fail(
                 _STREAMS,

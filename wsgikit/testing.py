@@ -13,6 +13,7 @@ Use them in your own tests::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import re
 import threading
@@ -23,6 +24,7 @@ from typing import Any
 from wsgiref.util import FileWrapper
 from wsgiref.validate import WSGIWarning, validator
 
+from wsgikit._environ import InputStream
 from wsgikit._zoo import ZOO, Case, Probe, ZooError
 from wsgikit.lint import LintError, LintMiddleware, _check_headers, _check_status, _raise
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -49,6 +51,26 @@ def _header_items(headers: Any) -> list[tuple[str, str]]:
     return items
 
 
+# How a socket hands a body out: small uneven pieces, some crossing the 64 KiB mark. The server's
+# wsgi.input must join them (one read(CONTENT_LENGTH) gets the whole body), and middleware that
+# read or wrap the body meet the piece boundaries where short-read bugs live.
+_PIECES = (1, 1460, 7, 4096, 13, 65536 + 5, 100, 16384, 3, 8000)
+
+
+class _Socketlike:
+    """A request body given out one piece per read(n), like recv(): a gateway BodyReader."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body, self._at, self._turn = body, 0, 0
+
+    def read(self, size: int, /) -> bytes:
+        piece = _PIECES[self._turn % len(_PIECES)]
+        self._turn += 1
+        start = self._at
+        self._at = min(start + size, start + piece, len(self._body))
+        return self._body[start : self._at]
+
+
 def make_environ(
     path: str = "/",
     *,
@@ -57,14 +79,18 @@ def make_environ(
     body: bytes = b"",
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     scheme: str = "http",
+    chunked: bool = False,
     **environ: Any,
 ) -> dict[str, Any]:
     """A complete PEP 3333 environ for one request, as a server would build it.
 
     ``path`` becomes PATH_INFO (a ``?query`` part in it becomes QUERY_STRING); ``headers`` become
     ``HTTP_*`` keys (Content-Type/Content-Length become CONTENT_TYPE/CONTENT_LENGTH; repeated
-    headers are joined with ", "). ``**environ`` keys are set verbatim and win, unchecked, so tests
-    can build broken environs too. Raises TypeError/ValueError for bad arguments.
+    headers are joined with ", "). ``wsgi.input`` is a server's stream over ``body`` arriving in
+    small uneven pieces, as from a socket; ``chunked=True`` sends it as a chunked request: no
+    CONTENT_LENGTH, the stream ends itself (``wsgi.input_terminated``). ``**environ`` keys are set
+    verbatim and win, unchecked, so tests can build broken environs too. Raises
+    TypeError/ValueError for bad arguments.
     """
     if not isinstance(path, str) or not isinstance(query, str) or not isinstance(method, str):
         raise TypeError("path, query and method must be str")
@@ -80,6 +106,8 @@ def make_environ(
         raise ValueError(f"scheme must be 'http' or 'https', got {scheme!r}")
     if not isinstance(body, bytes | bytearray | memoryview):
         raise TypeError(f"body must be bytes, got {type(body).__name__}")
+    if type(chunked) is not bool:
+        raise TypeError(f"chunked must be True or False, got {chunked!r}")
     for text in (path, query):
         try:
             text.encode("latin-1")  # PEP 3333 (Unicode Issues): bytes decoded as latin-1
@@ -97,7 +125,7 @@ def make_environ(
         "HTTP_HOST": "localhost",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scheme,
-        "wsgi.input": io.BytesIO(bytes(body)),
+        "wsgi.input": InputStream(_Socketlike(bytes(body)), None if chunked else len(body)),
         "wsgi.errors": io.StringIO(),
         "wsgi.multithread": False,
         "wsgi.multiprocess": False,
@@ -107,6 +135,7 @@ def make_environ(
     }
     if body:
         env["CONTENT_TYPE"] = "application/octet-stream"
+    if body and not chunked:
         env["CONTENT_LENGTH"] = str(len(body))
     seen: set[str] = set()
     for name, value in _header_items(headers or ()):
@@ -118,6 +147,8 @@ def make_environ(
         else:
             env[key] = value
         seen.add(key)
+    if chunked and "CONTENT_LENGTH" in env:  # RFC 9112 §6.3: chunked framing has no length
+        raise ValueError("a chunked body has no Content-Length header")
     env.update(environ)
     return env
 
@@ -237,13 +268,16 @@ def _run_case(
 ) -> tuple[str | None, Exception | None]:
     """Run one zoo case; return the first broken rule (or None) and what the stack raised."""
     probe = Probe()
-    inner = LintMiddleware(validator(lambda e, s: case.app(probe, e, s)), allow_head_body=True)
+    checked = validator if case.validate else lambda app: app
+    inner = LintMiddleware(checked(lambda e, s: case.app(probe, e, s)), allow_head_body=True)
     middleware = factory(inner, **options)
     if not callable(middleware):
         return f"the factory returned {middleware!r}, not a WSGI application", None
     outer = LintMiddleware(middleware, allow_head_body=case.head_body_ok)
-    watch = _CloseWatch(validator(outer))
-    environ = make_environ(f"/zoo/{case.name}", method=case.method, body=case.body)
+    watch = _CloseWatch(checked(outer))
+    environ = make_environ(
+        f"/zoo/{case.name}", method=case.method, body=case.body, chunked=case.chunked
+    )
     result: Result | None = None
     error: Exception | None = None
     with warnings.catch_warnings():
@@ -264,6 +298,8 @@ def _run_case(
         problems.append(
             "PEP 3333 (Specification Details): close() never reached the app's iterable"
         )
+    if probe.got is not None and probe.got != case.body:
+        problems.append(_body_changed(probe, case.body))
     if error is not None and not any(error is v for v in inner.violations + outer.violations):
         if isinstance(error, WSGIWarning):
             problems.append(f"wsgiref.validate warned: {error}")
@@ -293,15 +329,27 @@ def _run_case(
     return (problems[0] if problems else None), error
 
 
+def _body_changed(probe: Probe, sent: bytes) -> str:
+    got = probe.got or b""
+    return (
+        f"the inner app's one wsgi.input.{probe.read} got {len(got)} bytes (sha256 "
+        f"{hashlib.sha256(got).hexdigest()[:12]}...), not the {len(sent)} sent (sha256 "
+        f"{hashlib.sha256(sent).hexdigest()[:12]}...): the middleware must pass the request "
+        "body on whole"
+    )
+
+
 def check_middleware(factory: Callable[..., Any], **options: Any) -> None:
     """Run the middleware conformance zoo; raise AssertionError naming the first broken rule.
 
     For each case, ``validator(LintMiddleware(factory(LintMiddleware(validator(app)), **options)))``
     is called like a strict server would: list, generator, lazy start_response, write(), empty,
-    POST, HEAD (the middleware must not add a body; one the app sent may pass through, the server
-    drops it), 204, 304, wsgi.file_wrapper, and apps
-    that fail before, during and after their body. Failing apps' errors may propagate or become an
-    error response; either way close() must reach the app's iterable and every rule must hold.
+    POST (small; 100 kB read with one read(CONTENT_LENGTH); chunked, read with one read(): the app
+    must get the very bytes sent, which arrive in socket-sized pieces), HEAD (the middleware must
+    not add a body; one the app sent may pass through, the server drops it), 204, 304,
+    wsgi.file_wrapper, and apps that fail before, during and after their body. Failing apps'
+    errors may propagate or become an error response; either way close() must reach the app's
+    iterable and every rule must hold.
     Errors from the factory itself (a bad option, say) propagate unchanged.
     """
     if not callable(factory):
