@@ -26,8 +26,9 @@ def app(environ, start_response):
     if environ["PATH_INFO"] != "/":
         start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
         return [b"not found"]
-    size = int(environ.get("CONTENT_LENGTH") or 0)
-    text = b"posted " + environ["wsgi.input"].read(size) if size else b"hello"
+    stream, size = environ["wsgi.input"], int(environ.get("CONTENT_LENGTH") or 0)
+    body = stream.read(size) if size else stream.read()  # wsgi.input_terminated: chunked too
+    text = b"posted %d bytes" % len(body) if body else b"hello"
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(text)))])
     return [] if environ["REQUEST_METHOD"] == "HEAD" else [text]
 
@@ -123,7 +124,15 @@ def test_check_passes_a_correct_app(site: Path, capsys: pytest.CaptureFixture[st
     assert out.splitlines() == [
         "GET / -> 200 OK",
         "HEAD / -> 200 OK",
-        "POST / -> 200 OK",
+        "POST / 0 B Content-Length -> 200 OK",
+        "POST / 0 B chunked -> 200 OK",
+        "POST / 1 kB Content-Length -> 200 OK (read all)",
+        "POST / 1 kB chunked -> 200 OK (read all)",
+        "POST / 100 kB Content-Length -> 200 OK (read all)",
+        "POST / 100 kB chunked -> 200 OK (read all)",
+        "POST / 1 MB Content-Length -> 200 OK (read all)",
+        "POST / 1 MB chunked -> 200 OK (read all)",
+        "/: 10 requests, no problems",
         "GET /wsgikit-check/no-such-page -> 404 Not Found",
         "wk_cli_apps:app: no problems found",
     ]

@@ -3,18 +3,19 @@ iteration after close(), no re-raise once headers are out, a bad wsgi.input)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.lint_helpers import (
+    TEXT,
     Lenient,
     using_input,
 )
 from wsgikit.lint import LintError, LintMiddleware
 from wsgikit.testing import make_environ
-from wsgikit.types import WSGIApplication
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 # --- the server side ----------------------------------------------------------------------------
 
@@ -170,3 +171,141 @@ def test_broken_input_stream_is_named(stream: BadStream, length: str, message: s
     with pytest.raises(LintError) as caught:
         Lenient().run(LintMiddleware(app), environ)
     assert message in str(caught.value)
+
+
+class ShortReading:
+    """The bug PEP 3333 forbids: read(n) hands out what one recv() gave, not n bytes."""
+
+    def __init__(self, body: bytes, piece: int = 8192) -> None:
+        self.body, self.piece = body, piece
+
+    def read(self, size: int = -1) -> bytes:
+        size = len(self.body) if size < 0 else size
+        data, self.body = self.body[: min(size, self.piece)], self.body[min(size, self.piece) :]
+        return data
+
+    readline = read
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return [self.read()]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter([self.read()])
+
+
+def read_whole_body(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """Django's request.body: one read(CONTENT_LENGTH), or read() on a terminated stream."""
+    length = environ.get("CONTENT_LENGTH")
+    body = environ["wsgi.input"].read(int(length)) if length else environ["wsgi.input"].read()
+    start_response("200 OK", [TEXT])
+    return [str(len(body)).encode()]
+
+
+@pytest.mark.parametrize(
+    ("length", "message"),
+    [
+        pytest.param(
+            "100000",
+            "PEP 3333 (Input and Error Streams): wsgi.input.read(100000) returned 8192 bytes with "
+            "91808 bytes of CONTENT_LENGTH left: a read must wait for all it asked for",
+            id="content-length",
+        ),
+        pytest.param(
+            None,
+            "PEP 3333 (Input and Error Streams): wsgi.input.read() returned 8192 bytes but the "
+            "body went on",
+            id="terminated",
+        ),
+    ],
+)
+def test_short_reading_input_is_named(length: str | None, message: str) -> None:
+    environ = make_environ(method="POST", **{"wsgi.input": ShortReading(b"x" * 100_000)})
+    if length is not None:
+        environ["CONTENT_LENGTH"] = length
+    with pytest.raises(LintError) as caught:
+        Lenient().run(LintMiddleware(read_whole_body), environ)
+    assert str(caught.value).startswith(message)
+
+
+class Scripted:
+    """A wsgi.input that answers each call with the next of ``answers`` (b"" or [] when out)."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+
+    def read(self, size: int = -1) -> Any:
+        return self.answers.pop(0) if self.answers else b""
+
+    readline = read
+
+    def readlines(self, hint: int = -1) -> Any:
+        return self.answers.pop(0) if self.answers else []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+
+@pytest.mark.parametrize(
+    ("action", "stream", "length", "message"),
+    [
+        pytest.param(
+            lambda i: (i.read(10), i.read(10)),
+            Scripted(b"", b"", b"late"),
+            None,
+            "wsgi.input.read(10) returned 4 bytes after read(10) had met the end of the body",
+            id="data-after-the-end",
+        ),
+        pytest.param(
+            lambda i: i.read(10),
+            Scripted(b""),
+            "10",
+            "wsgi.input.read(10) returned b'' with 10 bytes of CONTENT_LENGTH left: was the body "
+            "read before",
+            id="ends-before-content-length",
+        ),
+        pytest.param(
+            lambda i: i.readline(),
+            Scripted(b"a\nb\n"),
+            "4",
+            "wsgi.input.readline() returned more than one line: b'a\\nb\\n'",
+            id="readline-two-lines",
+        ),
+        pytest.param(
+            lambda i: i.readline(),
+            Scripted(b"abc", b"def\n"),
+            "7",
+            "wsgi.input.readline() returned 3 bytes with 4 bytes of CONTENT_LENGTH left",
+            id="readline-cut-short",
+        ),
+        pytest.param(
+            lambda i: i.readline(8),
+            Scripted(b"abc", b"def\n"),
+            None,
+            "wsgi.input.readline(8) returned 3 bytes but the body went on",
+            id="readline-cut-short-terminated",
+        ),
+        pytest.param(
+            lambda i: i.readlines(),
+            Scripted([b"ab", b"cd\n"]),
+            "5",
+            "wsgi.input.readlines() gave a broken line: b'ab'",
+            id="readlines-broken-line",
+        ),
+        pytest.param(
+            lambda i: i.readlines(),
+            Scripted([b"ab\n"]),
+            "6",
+            "wsgi.input.readlines() returned 3 bytes with 3 bytes of CONTENT_LENGTH left",
+            id="readlines-cut-short",
+        ),
+    ],
+)
+def test_input_that_breaks_file_semantics_is_named(
+    action: Callable[[Any], object], stream: Scripted, length: str | None, message: str
+) -> None:
+    environ = make_environ(method="POST", **{"wsgi.input": stream})
+    if length is not None:
+        environ["CONTENT_LENGTH"] = length
+    with pytest.raises(LintError) as caught:
+        Lenient().run(LintMiddleware(using_input(action)), environ)
+    assert str(caught.value).startswith(f"PEP 3333 (Input and Error Streams): {message}")

@@ -4,7 +4,7 @@ Each subcommand is one :class:`Command` in :data:`COMMANDS`: a name, a help line
 (:mod:`wsgikit.config`: each gives ``--flag``, ``WSGIKIT_NAME`` and a TOML key) and a runner called
 with the loaded app and the resolved settings; adding ``fcgi`` is one more entry. Usage::
 
-    wsgikit check myapp:app                    # run the app under LintMiddleware on a few requests
+    wsgikit check myapp:app --path / --path /api/x   # GET, HEAD, POST bodies under LintMiddleware
     wsgikit serve "myapp:create_app(debug=True)" --bind 0.0.0.0:8000
     wsgikit serve myapp:app --config wsgikit.toml --print-config
 
@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from wsgikit import __version__
 from wsgikit._binds import BindError, parse_bind
+from wsgikit._check import check_app, check_path
 from wsgikit.config import (
     CONFIG_ENV,
     Config,
@@ -36,9 +35,7 @@ from wsgikit.config import (
     parse_size,
     resolve,
 )
-from wsgikit.lint import LintMiddleware
 from wsgikit.loader import LoadError, load_app, prepare_sys_path
-from wsgikit.testing import call_app, make_environ
 from wsgikit.types import WSGIApplication
 
 __all__ = ["COMMANDS", "Command", "main"]
@@ -131,46 +128,23 @@ SERVE = (
     ),
 )
 
-# (method, path, body, headers): a page, its HEAD, a form post, and a page that should 404.
-_PROBES: tuple[tuple[str, str, bytes, dict[str, str]], ...] = (
-    ("GET", "/", b"", {}),
-    ("HEAD", "/", b"", {}),
-    ("POST", "/", b"name=wsgikit&check=1", {"Content-Type": "application/x-www-form-urlencoded"}),
-    ("GET", "/wsgikit-check/no-such-page", b"", {}),
+CHECK = (
+    *LOADING,
+    Setting(
+        "path",
+        list,
+        ("/",),
+        "a path to check with GET, HEAD and POST bodies of 0 B to 1 MB, with Content-Length "
+        "and chunked; one for each mounted app, e.g. --path /django/ --path /api/x",
+        validate=check_path,
+        metavar="PATH",
+    ),
 )
 
 
 def _run_check(app: WSGIApplication, settings: Config) -> int:
     """Call the app as a strict server would, under LintMiddleware; report every problem."""
-    problems = 0
-    for method, path, body, headers in _PROBES:
-        # A body on HEAD is allowed here: servers drop it (RFC 9110 §9.3.2), so it is only a note.
-        lint = LintMiddleware(app, allow_head_body=True)
-        environ = make_environ(path, method=method, body=body, headers=headers)
-        found, notes = [], []
-        try:
-            result = call_app(lint, environ)
-        except AssertionError as exc:  # LintError (and the strict caller's checks) name the rule
-            print(f"{method} {path} -> failed")
-            found.append(str(exc))
-        except Exception as exc:
-            print(f"{method} {path} -> failed")
-            found.append(f"the app raised {_describe(exc)}")
-        else:
-            print(f"{method} {path} -> {result.status}")
-            if result.status_code >= 500:
-                found.append(f"{result.status}: a server error on a simple request")
-            if method == "HEAD" and result.body:
-                notes.append(
-                    f"HEAD response has a body ({len(result.body)} bytes): servers drop it"
-                )
-        # Violations the app caught and turned into a response still count.
-        found += [str(err) for err in lint.violations if str(err) not in found]
-        for problem in found:
-            print(f"  problem: {_one_line(problem)}")
-        for note in notes:
-            print(f"  note: {note}")
-        problems += len(found)
+    problems = check_app(app, settings["path"])
     if problems:
         print(f"{settings['app']}: {problems} problem{'s' if problems > 1 else ''} found")
         return 1
@@ -340,7 +314,12 @@ def _run_cgi(app: WSGIApplication, settings: Config) -> int:
 COMMANDS: dict[str, Command] = {
     command.name: command
     for command in (
-        Command("check", "run the app under LintMiddleware on a few requests", LOADING, _run_check),
+        Command(
+            "check",
+            "run the app under LintMiddleware: GET, HEAD and POST bodies up to 1 MB on each path",
+            CHECK,
+            _run_check,
+        ),
         Command("serve", "serve the app over HTTP/1.1", (*LOADING, *SERVE), _run_serve),
         Command("cgi", "answer one request as a CGI script (RFC 3875)", LOADING, _run_cgi),
         Command("fcgi", "serve the app over FastCGI (nginx, Apache)", (*LOADING, *FCGI), _run_fcgi),
@@ -405,16 +384,3 @@ def _effective(settings: Config) -> Config:
             "buffer_bodies", True, "inline mode (threads = 0) always reads whole bodies first"
         )
     return settings
-
-
-def _one_line(text: str) -> str:
-    return re.sub(r"\s*\n\s*", " ", text).strip()
-
-
-def _describe(exc: BaseException) -> str:
-    """``ValueError: boom (app.py, line 3)``: the innermost frame is where the app raised it."""
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
-        text += f" ({os.path.basename(frames[-1].filename)}, line {frames[-1].lineno})"
-    return text

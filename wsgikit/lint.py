@@ -73,6 +73,11 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _call(method: str, args: tuple[Any, ...]) -> str:
+    """How the app called a wsgi.input method: ``read(5)``, ``readline()``."""
+    return f"{method}({args[0] if args else ''})"
+
+
 def _bodyless(code: int, head: bool) -> tuple[str, str] | None:
     """The rule that forbids a body here and what the response is, if one does."""
     if head:
@@ -201,13 +206,20 @@ def _check_entity(code: int, headers: list[tuple[str, str]], fail: _Fail) -> int
 
 
 class _Input:
-    """wsgi.input as the app sees it: only the four PEP 3333 methods, each checked."""
+    """wsgi.input as the app sees it: only the four PEP 3333 methods, each checked.
+
+    PEP 3333 gives them a file's semantics, which apps rely on (one ``read(CONTENT_LENGTH)``
+    reads a whole form): a call may return less than it was asked for only at the end of the
+    body, known from CONTENT_LENGTH or, for a terminated stream, from the next read giving b"".
+    """
 
     def __init__(self, stream: Any, fail: _Fail, limit: int | None, terminated: bool) -> None:
         self._stream, self._fail, self._left = stream, fail, limit
         # wsgi.input_terminated (the convention werkzeug, gunicorn and mod_wsgi share): the
         # stream ends itself, so read() without a size is safe and allowed.
         self._read_need = 0 if terminated else 1
+        self._terminated = terminated
+        self._ended: str | None = None  # the call that met the end of the body
 
     def _size(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], need: int) -> None:
         if kwargs or len(args) > 1 or len(args) < need:
@@ -224,26 +236,76 @@ class _Input:
             self._fail(_STREAMS, f"wsgi.input.{method}() must return bytes, got {_short(data)}")
         if args and args[0] >= 0 and len(data) > args[0]:
             self._fail(_STREAMS, f"wsgi.input.{method}({args[0]}) returned {len(data)} bytes")
+        if data and self._ended is not None:
+            self._fail(
+                _STREAMS,
+                f"wsgi.input.{_call(method, args)} returned {len(data)} bytes after "
+                f"{self._ended} had met the end of the body",
+            )
         if self._left is not None:
             self._left -= len(data)
             if self._left < 0:  # PEP 3333: the server simulates end-of-file at CONTENT_LENGTH
                 self._fail(_STREAMS, "wsgi.input returned more bytes than CONTENT_LENGTH")
         return data
 
+    def _at_end(self, call: str, got: int) -> None:
+        """``call`` gave ``got`` bytes, less than asked: only the end of the body allows that."""
+        if self._left and not got:  # the stream is at its end, CONTENT_LENGTH is not
+            self._fail(
+                _STREAMS,
+                f"wsgi.input.{call} returned b'' with {self._left} bytes of CONTENT_LENGTH left: "
+                "was the body read before (by a middleware) without passing on a fresh "
+                "wsgi.input and CONTENT_LENGTH?",
+            )
+        if self._left:  # PEP 3333: a file's read blocks for the rest, it does not return early
+            self._fail(
+                _STREAMS,
+                f"wsgi.input.{call} returned {got} bytes with {self._left} bytes of "
+                "CONTENT_LENGTH left: a read must wait for all it asked for (apps read a "
+                "body with one read(CONTENT_LENGTH))",
+            )
+        if self._left is None:
+            if not self._terminated:
+                return  # no length, not terminated: no body (PEP 3333), nothing to tell
+            # The stream says where the body ends: the next read must give b"" (a correct
+            # server's does at once; a short-reading one gives the bytes it held back).
+            if self._ended is None and self._stream.read(1):
+                self._fail(
+                    _STREAMS,
+                    f"wsgi.input.{call} returned {got} bytes but the body went on: a read must "
+                    "wait for all it asked for or the end of the body",
+                )
+        self._ended = self._ended or call
+
     def read(self, *args: Any, **kwargs: Any) -> bytes:
         self._size("read", args, kwargs, self._read_need)  # PEP 3333: read(size)
-        return self._got("read", self._stream.read(*args), args)
+        data = self._got("read", self._stream.read(*args), args)
+        if not args or args[0] < 0 or len(data) < args[0]:
+            self._at_end(_call("read", args), len(data))
+        return data
 
     def readline(self, *args: Any, **kwargs: Any) -> bytes:
         self._size("readline", args, kwargs, 0)
-        return self._got("readline", self._stream.readline(*args), args)
+        line = self._got("readline", self._stream.readline(*args), args)
+        if b"\n" in line[:-1]:
+            self._fail(_STREAMS, f"wsgi.input.readline() returned more than one line: {line!r:.60}")
+        if not line.endswith(b"\n") and (not args or args[0] < 0 or len(line) < args[0]):
+            self._at_end(_call("readline", args), len(line))  # only the last line may be cut
+        return line
 
     def readlines(self, *args: Any, **kwargs: Any) -> list[bytes]:
         self._size("readlines", args, kwargs, 0)
         lines = self._stream.readlines(*args)
         if type(lines) is not list:
             self._fail(_STREAMS, f"wsgi.input.readlines() must return a list, got {_short(lines)}")
-        return [self._got("readlines", line, ()) for line in lines]
+        lines = [self._got("readlines", line, ()) for line in lines]
+        for i, line in enumerate(lines):
+            if b"\n" in line[:-1] or (i < len(lines) - 1 and not line.endswith(b"\n")):
+                self._fail(_STREAMS, f"wsgi.input.readlines() gave a broken line: {line!r:.60}")
+        # PEP 3333: the hint is optional for the server too, so only its absence is binding.
+        if not args or args[0] <= 0 or not lines or not lines[-1].endswith(b"\n"):
+            self._at_end(_call("readlines", args), sum(map(len, lines)))
+        return lines
 
     def __iter__(self) -> Iterator[bytes]:
         while line := self.readline():

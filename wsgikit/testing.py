@@ -13,10 +13,9 @@ Use them in your own tests::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import re
-import sys
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,6 +24,8 @@ from typing import Any
 from wsgiref.util import FileWrapper
 from wsgiref.validate import WSGIWarning, validator
 
+from wsgikit._environ import InputStream
+from wsgikit._zoo import ZOO, Case, Probe, ZooError
 from wsgikit.lint import LintError, LintMiddleware, _check_headers, _check_status, _raise
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -50,6 +51,26 @@ def _header_items(headers: Any) -> list[tuple[str, str]]:
     return items
 
 
+# How a socket hands a body out: small uneven pieces, some crossing the 64 KiB mark. The server's
+# wsgi.input must join them (one read(CONTENT_LENGTH) gets the whole body), and middleware that
+# read or wrap the body meet the piece boundaries where short-read bugs live.
+_PIECES = (1, 1460, 7, 4096, 13, 65536 + 5, 100, 16384, 3, 8000)
+
+
+class _Socketlike:
+    """A request body given out one piece per read(n), like recv(): a gateway BodyReader."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body, self._at, self._turn = body, 0, 0
+
+    def read(self, size: int, /) -> bytes:
+        piece = _PIECES[self._turn % len(_PIECES)]
+        self._turn += 1
+        start = self._at
+        self._at = min(start + size, start + piece, len(self._body))
+        return self._body[start : self._at]
+
+
 def make_environ(
     path: str = "/",
     *,
@@ -58,14 +79,18 @@ def make_environ(
     body: bytes = b"",
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     scheme: str = "http",
+    chunked: bool = False,
     **environ: Any,
 ) -> dict[str, Any]:
     """A complete PEP 3333 environ for one request, as a server would build it.
 
     ``path`` becomes PATH_INFO (a ``?query`` part in it becomes QUERY_STRING); ``headers`` become
     ``HTTP_*`` keys (Content-Type/Content-Length become CONTENT_TYPE/CONTENT_LENGTH; repeated
-    headers are joined with ", "). ``**environ`` keys are set verbatim and win, unchecked, so tests
-    can build broken environs too. Raises TypeError/ValueError for bad arguments.
+    headers are joined with ", "). ``wsgi.input`` is a server's stream over ``body`` arriving in
+    small uneven pieces, as from a socket; ``chunked=True`` sends it as a chunked request: no
+    CONTENT_LENGTH, the stream ends itself (``wsgi.input_terminated``). ``**environ`` keys are set
+    verbatim and win, unchecked, so tests can build broken environs too. Raises
+    TypeError/ValueError for bad arguments.
     """
     if not isinstance(path, str) or not isinstance(query, str) or not isinstance(method, str):
         raise TypeError("path, query and method must be str")
@@ -81,6 +106,8 @@ def make_environ(
         raise ValueError(f"scheme must be 'http' or 'https', got {scheme!r}")
     if not isinstance(body, bytes | bytearray | memoryview):
         raise TypeError(f"body must be bytes, got {type(body).__name__}")
+    if type(chunked) is not bool:
+        raise TypeError(f"chunked must be True or False, got {chunked!r}")
     for text in (path, query):
         try:
             text.encode("latin-1")  # PEP 3333 (Unicode Issues): bytes decoded as latin-1
@@ -98,7 +125,7 @@ def make_environ(
         "HTTP_HOST": "localhost",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scheme,
-        "wsgi.input": io.BytesIO(bytes(body)),
+        "wsgi.input": InputStream(_Socketlike(bytes(body)), None if chunked else len(body)),
         "wsgi.errors": io.StringIO(),
         "wsgi.multithread": False,
         "wsgi.multiprocess": False,
@@ -108,6 +135,7 @@ def make_environ(
     }
     if body:
         env["CONTENT_TYPE"] = "application/octet-stream"
+    if body and not chunked:
         env["CONTENT_LENGTH"] = str(len(body))
     seen: set[str] = set()
     for name, value in _header_items(headers or ()):
@@ -119,6 +147,8 @@ def make_environ(
         else:
             env[key] = value
         seen.add(key)
+    if chunked and "CONTENT_LENGTH" in env:  # RFC 9112 §6.3: chunked framing has no length
+        raise ValueError("a chunked body has no Content-Length header")
     env.update(environ)
     return env
 
@@ -208,193 +238,7 @@ def call_app(app: WSGIApplication, environ: WSGIEnvironment | None = None, **kwa
     return Result(server.status, server.code, server.headers, b"".join(server.chunks))
 
 
-# --- the conformance zoo ------------------------------------------------------------------------
-
-_TEXT = ("Content-Type", "text/plain; charset=utf-8")
-
-
-class _ZooError(Exception):
-    """What the zoo's failing apps raise; a middleware may let it through."""
-
-
-class _Probe:
-    """What happened to one zoo app's iterable."""
-
-    returned = closed = False
-
-
-class _Recorded:
-    """A zoo app's iterable that records close()."""
-
-    def __init__(self, probe: _Probe, items: Iterable[bytes], also: Any = None) -> None:
-        probe.returned = True
-        self._probe, self._items, self._also = probe, items, also
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._items)
-
-    def close(self) -> None:
-        self._probe.closed = True
-        for thing in (self._items, self._also):
-            getattr(thing, "close", lambda: None)()
-
-
-class _RecordedFile:
-    """A real temporary file for wsgi.file_wrapper that records close()."""
-
-    def __init__(self, probe: _Probe, data: bytes) -> None:
-        probe.returned = True
-        # Owned by this object until close(): that is what the zoo checks.
-        self._probe, self._file = probe, tempfile.TemporaryFile()  # noqa: SIM115
-        self._file.write(data)
-        self._file.seek(0)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._file.read(size)
-
-    def fileno(self) -> int:
-        return self._file.fileno()
-
-    def close(self) -> None:
-        self._probe.closed = True
-        self._file.close()
-
-
-_App = Callable[[_Probe, WSGIEnvironment, StartResponse], Iterable[bytes]]
-
-
-def _list(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "12")])
-    return _Recorded(p, [b"hello, ", b"world"])
-
-
-def _whole(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "12")])  # also on HEAD: the GET headers and body
-    return _Recorded(p, [b"hello, world"])
-
-
-def _head(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "12")])  # RFC 9110 §9.3.2: GET's headers, no body
-    return _Recorded(p, [])
-
-
-def _generator(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT])
-    return _Recorded(p, (chunk for chunk in (b"hello, ", b"", b"world")))
-
-
-def _lazy(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    def body() -> Iterator[bytes]:
-        sr("200 OK", [_TEXT, ("Content-Length", "12")])  # PEP 3333: before the first chunk
-        yield b"hello, world"
-
-    return _Recorded(p, body())
-
-
-def _write(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "12")])(b"hello, ")
-    return _Recorded(p, [b"world"])
-
-
-def _empty(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "0")])
-    return _Recorded(p, [])
-
-
-def _echo(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    data = env["wsgi.input"].read(int(env.get("CONTENT_LENGTH") or 0))
-    sr("200 OK", [_TEXT, ("Content-Length", str(len(data)))])
-    return _Recorded(p, [data])
-
-
-def _no_content(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("204 No Content", [])
-    return _Recorded(p, [])
-
-
-def _not_modified(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("304 Not Modified", [("ETag", '"zoo"')])
-    return _Recorded(p, [])
-
-
-def _file(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "12")])
-    file = _RecordedFile(p, b"hello, world")
-    wrapper = env.get("wsgi.file_wrapper")
-    if wrapper is None:  # PEP 3333: the server may not offer one
-        return _Recorded(p, iter(lambda: file.read(5), b""), also=file)
-    result: Iterable[bytes] = wrapper(file, 5)
-    return result
-
-
-def _raise_first(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    raise _ZooError("the app failed before start_response")
-
-
-def _raise_after_start(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT])
-    raise _ZooError("the app failed after start_response")
-
-
-def _error_page(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    sr("200 OK", [_TEXT, ("Content-Length", "12")])
-    try:
-        raise _ZooError("the app failed before its body")
-    except _ZooError:
-        sr("500 Internal Server Error", [_TEXT], sys.exc_info())
-    return _Recorded(p, [b"error page"])
-
-
-def _raise_midway(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    def body() -> Iterator[bytes]:
-        sr("200 OK", [_TEXT])
-        yield b"hello, "
-        raise _ZooError("the app failed during its body")
-
-    return _Recorded(p, body())
-
-
-def _late_exc_info(p: _Probe, env: WSGIEnvironment, sr: StartResponse) -> Iterable[bytes]:
-    def body() -> Iterator[bytes]:
-        sr("200 OK", [_TEXT])
-        yield b"hello, "
-        try:
-            raise _ZooError("the app failed after its first chunk")
-        except _ZooError:
-            sr("500 Internal Server Error", [_TEXT], sys.exc_info())  # PEP 3333: must raise
-        yield b"error page"
-
-    return _Recorded(p, body())
-
-
-@dataclass(frozen=True)
-class _Case:
-    name: str
-    app: _App
-    method: str = "GET"
-    body: bytes = b""
-    raises: bool = False  # the zoo app fails: its _ZooError may propagate
-    head_body_ok: bool = False  # the app itself sent a body on HEAD: passing it on is no fault
-
-
-_ZOO = (
-    _Case("list", _list),
-    _Case("generator", _generator),
-    _Case("lazy-start-response", _lazy),
-    _Case("write", _write),
-    _Case("empty", _empty),
-    _Case("post", _echo, method="POST", body=b"name=wsgikit"),
-    _Case("head", _head, method="HEAD"),
-    _Case("head-with-body", _whole, method="HEAD", head_body_ok=True),
-    _Case("204", _no_content),
-    _Case("304", _not_modified),
-    _Case("file-wrapper", _file),
-    _Case("raise-before-start-response", _raise_first, raises=True),
-    _Case("raise-after-start-response", _raise_after_start, raises=True),
-    _Case("exc-info", _error_page, raises=True),
-    _Case("raise-mid-iteration", _raise_midway, raises=True),
-    _Case("exc-info-after-body", _late_exc_info, raises=True),
-)
+# --- the conformance check ----------------------------------------------------------------------
 
 
 class _CloseWatch:
@@ -420,17 +264,20 @@ class _CloseWatch:
 
 
 def _run_case(
-    factory: Callable[..., Any], options: dict[str, Any], case: _Case
+    factory: Callable[..., Any], options: dict[str, Any], case: Case
 ) -> tuple[str | None, Exception | None]:
     """Run one zoo case; return the first broken rule (or None) and what the stack raised."""
-    probe = _Probe()
-    inner = LintMiddleware(validator(lambda e, s: case.app(probe, e, s)), allow_head_body=True)
+    probe = Probe()
+    checked = validator if case.validate else lambda app: app
+    inner = LintMiddleware(checked(lambda e, s: case.app(probe, e, s)), allow_head_body=True)
     middleware = factory(inner, **options)
     if not callable(middleware):
         return f"the factory returned {middleware!r}, not a WSGI application", None
     outer = LintMiddleware(middleware, allow_head_body=case.head_body_ok)
-    watch = _CloseWatch(validator(outer))
-    environ = make_environ(f"/zoo/{case.name}", method=case.method, body=case.body)
+    watch = _CloseWatch(checked(outer))
+    environ = make_environ(
+        f"/zoo/{case.name}", method=case.method, body=case.body, chunked=case.chunked
+    )
     result: Result | None = None
     error: Exception | None = None
     with warnings.catch_warnings():
@@ -451,6 +298,8 @@ def _run_case(
         problems.append(
             "PEP 3333 (Specification Details): close() never reached the app's iterable"
         )
+    if probe.got is not None and probe.got != case.body:
+        problems.append(_body_changed(probe, case.body))
     if error is not None and not any(error is v for v in inner.violations + outer.violations):
         if isinstance(error, WSGIWarning):
             problems.append(f"wsgiref.validate warned: {error}")
@@ -458,7 +307,7 @@ def _run_case(
             problems.append(str(error))
         elif isinstance(error, AssertionError):
             problems.append(f"wsgiref.validate: {error}")
-        elif not (case.raises and isinstance(error, _ZooError)):
+        elif not (case.raises and isinstance(error, ZooError)):
             problems.append(f"the middleware raised {error!r}")
     if result is not None:
         length = result.header("Content-Length")
@@ -480,20 +329,32 @@ def _run_case(
     return (problems[0] if problems else None), error
 
 
+def _body_changed(probe: Probe, sent: bytes) -> str:
+    got = probe.got or b""
+    return (
+        f"the inner app's one wsgi.input.{probe.read} got {len(got)} bytes (sha256 "
+        f"{hashlib.sha256(got).hexdigest()[:12]}...), not the {len(sent)} sent (sha256 "
+        f"{hashlib.sha256(sent).hexdigest()[:12]}...): the middleware must pass the request "
+        "body on whole"
+    )
+
+
 def check_middleware(factory: Callable[..., Any], **options: Any) -> None:
     """Run the middleware conformance zoo; raise AssertionError naming the first broken rule.
 
     For each case, ``validator(LintMiddleware(factory(LintMiddleware(validator(app)), **options)))``
     is called like a strict server would: list, generator, lazy start_response, write(), empty,
-    POST, HEAD (the middleware must not add a body; one the app sent may pass through, the server
-    drops it), 204, 304, wsgi.file_wrapper, and apps
-    that fail before, during and after their body. Failing apps' errors may propagate or become an
-    error response; either way close() must reach the app's iterable and every rule must hold.
+    POST (small; 100 kB read with one read(CONTENT_LENGTH); chunked, read with one read(): the app
+    must get the very bytes sent, which arrive in socket-sized pieces), HEAD (the middleware must
+    not add a body; one the app sent may pass through, the server drops it), 204, 304,
+    wsgi.file_wrapper, and apps that fail before, during and after their body. Failing apps'
+    errors may propagate or become an error response; either way close() must reach the app's
+    iterable and every rule must hold.
     Errors from the factory itself (a bad option, say) propagate unchanged.
     """
     if not callable(factory):
         raise TypeError(f"check_middleware needs a middleware factory, got {factory!r}")
-    for case in _ZOO:
+    for case in ZOO:
         problem, error = _run_case(factory, options, case)
         if problem is not None:
             raise AssertionError(f"check_middleware: case {case.name!r}: {problem}") from error
