@@ -41,9 +41,12 @@ class ErrorMiddleware:
     """Catch exceptions of the wrapped app: log, notify, answer 500 or abort a started response.
 
     ``debug``: show the traceback page (frames, source, locals, environ; secrets masked; no code
-    execution) instead of the short page. ``show_details_to``: a callable ``(environ) -> bool``
-    asked for each failed request whether that client may see the traceback; when given it
-    decides alone, when ``None`` the answer is ``debug``. ``logger``: where tracebacks go
+    execution) instead of the short page. It is bounded: 30 frames an exception (the first 10
+    and the last 20), 50 locals a frame, 1000 characters a value, 1 s in the app's reprs, 1 MB
+    in all; a repr that raises (even SystemExit) shows as ``<repr failed: ...>``.
+    ``show_details_to``: a callable ``(environ) -> bool`` asked for each failed request whether
+    that client may see the traceback; when given it decides alone, when ``None`` the answer is
+    ``debug``. ``logger``: where tracebacks go
     (default ``logging.getLogger("wsgikit.error")``). ``notify``: a callable
     ``(exc_info, environ)`` such as :class:`SMTPNotifier`; its failures are logged, never raised.
     Only :class:`Exception` is caught: KeyboardInterrupt and SystemExit pass through.
