@@ -13,12 +13,16 @@ the body and still set a cookie):
   a read session adds ``Vary: Cookie`` and a changed one gets its Set-Cookie: for CookieStore
   this *is* the save (a session over the size limit gives a logged 500 instead of the response);
   for server stores it carries the id;
-- server stores save **after the body is fully sent**, so changes made while streaming are kept
+- server stores save **when the app's body is over**, so changes made while streaming are kept
   if the client already had a session; a new session changed only after header time, and any
   CookieStore change after it, cannot reach the client: logged as a warning and dropped;
-- nothing is saved for 5xx responses, errors, or bodies the client did not receive in full;
+- nothing is saved for 5xx responses, errors, or bodies the server stopped reading early;
 - a store that is down when the session loads gives a 503 and an error log line (logger
-  ``wsgikit.sessions``); one that fails at the save after the body can only be logged.
+  ``wsgikit.sessions``). For the save at the end, the body goes out one chunk late while a
+  server-side save may be due (the session was used), and the last chunk only once the save
+  succeeded: if it fails (store down, read-only, locked) the error is logged and the response
+  is cut (short of its Content-Length, or without the last chunk), so the client sees it fail
+  rather than a complete 200 for a change that was lost. Only that one chunk is held.
 """
 
 from __future__ import annotations
