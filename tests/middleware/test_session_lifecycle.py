@@ -66,7 +66,7 @@ def test_invalidate_deletes_the_record_and_expires_the_cookie() -> None:
     store.calls.clear()
     result = get(mw(action(Session.invalidate), store=store), cookie)
     assert store.calls == [("delete", old)]  # not even loaded first
-    assert attributes(result)["max-age"] == "0" and cookie_of(result) == "session="
+    assert attributes(result)["max-age"] == "0" and cookie_of(result) == "wsgikit_session="
 
 
 def test_invalidate_then_write_starts_a_new_session() -> None:
@@ -248,7 +248,7 @@ def test_inner_iterable_is_closed_when_the_server_leaves_early() -> None:
 def test_head_response_keeps_the_cookie_and_drops_the_body() -> None:
     result = get(mw(counter), method="HEAD")
     assert (result.body, result.header("Content-Length")) == (b"", "1")
-    assert cookie_of(result).startswith("session=")
+    assert cookie_of(result).startswith("wsgikit_session=")
 
 
 def test_start_response_twice_without_exc_info_is_an_error() -> None:

@@ -74,6 +74,7 @@ class Codec:
     ) -> None:
         self.name, self.max_age = name, max_age
         self._name_bytes = name.encode("ascii")
+        self.clash_seen = False  # the app was seen setting a cookie of our name (warned once)
         # itsdangerous signs with the last key and verifies with each, newest first.
         keys = [k.encode() if isinstance(k, str) else k for k in (*reversed(fallbacks), secret)]
         self._data = _signer(keys, _DATA_SALT)
@@ -110,6 +111,18 @@ class Codec:
             return []
         name = self._name_bytes
         return [value.decode("latin-1") for key, value in pairs if key == name and value]
+
+    def clashes(self, headers: list[tuple[str, str]]) -> bool:
+        """Whether ``headers`` (the app's response) set a cookie of our name: the first time
+        only, so that the warning is logged once a middleware, not once a request."""
+        if self.clash_seen:
+            return False
+        prefix = self.name + "="
+        for name, value in headers:
+            if name.lower() == "set-cookie" and value.lstrip().startswith(prefix):
+                self.clash_seen = True
+                return True
+        return False
 
     def read_data(self, value: str) -> tuple[dict[str, Any] | None, bool]:
         """(session data, signed with an old secret) of a cookie value; None if not valid."""

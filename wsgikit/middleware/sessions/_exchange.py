@@ -120,6 +120,13 @@ class Exchange:
             # The app turned the store's failure into an error page of its own: it is a 503.
             self.unavailable(session._error)
             return
+        if self.state.codec.clashes(self.headers):
+            log.warning(
+                "the app sets a cookie named %r, the session cookie's name: the two overwrite "
+                "each other in the browser; give SessionMiddleware another cookie_name (%s)",
+                self.state.codec.name,
+                self.request_line(),
+            )
         extra: list[tuple[str, str]] = []
         if session.accessed and not _varies_by_cookie(self.headers):
             extra.append(("Vary", "Cookie"))  # RFC 9110 §12.5.5: the response used the cookie

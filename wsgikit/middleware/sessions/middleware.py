@@ -41,6 +41,10 @@ from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 __all__ = ["SessionMiddleware"]
 
 ENVIRON_KEY = "wsgikit.session"
+#: The default cookie name: one no popular framework uses ("session" is Flask's, Starlette's and
+#: Pyramid's, "sessionid" Django's, "beaker.session.id" Beaker's, "PHPSESSID" PHP's), so that a
+#: session middleware mounted beside them does not overwrite their cookie or they ours.
+DEFAULT_COOKIE_NAME = "wsgikit_session"
 _token = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z").match  # RFC 6265 §4.1.1 cookie-name
 _attr_text = re.compile(r"[\x21-\x3a\x3c-\x7e]+\Z").match  # RFC 6265 §4.1.1: no CTL, space, ";"
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
@@ -60,7 +64,9 @@ class SessionMiddleware:
     ``secret`` signs the cookie (the current key) and ``secret_fallbacks`` are older keys still
     accepted, re-signed with ``secret`` when seen. ``max_age`` (seconds or a timedelta) bounds
     both the cookie and the stored record, counted from the last save. ``secure=None`` marks the
-    cookie Secure on https requests only.
+    cookie Secure on https requests only. ``cookie_name`` defaults to ``"wsgikit_session"``;
+    if the wrapped app sets a cookie of that name itself, a warning is logged (once) on
+    ``wsgikit.sessions``: two Set-Cookie headers of one name overwrite each other in the browser.
     """
 
     def __init__(
@@ -69,7 +75,7 @@ class SessionMiddleware:
         *,
         secret: str | bytes,
         store: CookieStore | ServerStore | None = None,
-        cookie_name: str = "session",
+        cookie_name: str = DEFAULT_COOKIE_NAME,
         max_age: int | timedelta = timedelta(days=14),
         secure: bool | None = None,
         httponly: bool = True,
