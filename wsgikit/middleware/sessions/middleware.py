@@ -67,6 +67,9 @@ class SessionMiddleware:
     cookie Secure on https requests only. ``cookie_name`` defaults to ``"wsgikit_session"``;
     if the wrapped app sets a cookie of that name itself, a warning is logged (once) on
     ``wsgikit.sessions``: two Set-Cookie headers of one name overwrite each other in the browser.
+    A request offering several values of the cookie (paths, domains) has each distinct value
+    checked once, at most 8 of them (``MAX_CANDIDATES``): a header repeating one id hundreds of
+    times costs one store lookup, not hundreds.
     """
 
     def __init__(
