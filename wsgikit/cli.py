@@ -15,7 +15,6 @@ settings or load error (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
-import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from typing import Any
 from wsgikit import __version__
 from wsgikit._binds import BindError, parse_bind
 from wsgikit._check import check_app, check_path
+from wsgikit._logsetup import configure_logging
 from wsgikit.config import (
     CONFIG_ENV,
     Config,
@@ -152,24 +152,6 @@ def _run_check(app: WSGIApplication, settings: Config) -> int:
     return 0
 
 
-def _configure_logging(settings: Config) -> None:
-    """Error log to stderr at the chosen level; the access log only when asked for."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s"))
-    error = logging.getLogger("wsgikit.error")
-    error.addHandler(handler)
-    error.setLevel(settings["log_level"].upper())
-    access = logging.getLogger("wsgikit.access")
-    if settings["access_log"]:
-        plain = logging.StreamHandler()
-        plain.setFormatter(logging.Formatter("%(message)s"))
-        access.addHandler(plain)
-        access.setLevel(logging.INFO)
-        access.propagate = False
-    else:
-        access.setLevel(logging.WARNING)
-
-
 def _serve_binds(settings: Config) -> list[str]:
     fds = [f"fd://{n}" for n in settings["fd"]]
     if fds and settings.source("bind") == "default":
@@ -199,7 +181,7 @@ def _start(command: str, settings: Config, build: Callable[[], Any]) -> int:
     from wsgikit.servers._listen import describe  # noqa: PLC0415 (only the servers need it)
     from wsgikit.servers._loop import run_until_signal  # noqa: PLC0415
 
-    _configure_logging(settings)
+    configure_logging(settings["log_level"], access_log=settings["access_log"])
     try:
         server = build()
     except BindError as exc:
@@ -307,6 +289,7 @@ def _run_cgi(app: WSGIApplication, settings: Config) -> int:
     """Answer the one request of this process as a CGI script (RFC 3875)."""
     from wsgikit.servers.cgi import run  # noqa: PLC0415 (only cgi needs the gateway)
 
+    configure_logging(settings["log_level"])  # stderr: the web server's error log
     run(app)
     return 0
 
@@ -321,7 +304,9 @@ COMMANDS: dict[str, Command] = {
             _run_check,
         ),
         Command("serve", "serve the app over HTTP/1.1", (*LOADING, *SERVE), _run_serve),
-        Command("cgi", "answer one request as a CGI script (RFC 3875)", LOADING, _run_cgi),
+        Command(
+            "cgi", "answer one request as a CGI script (RFC 3875)", (*LOADING, LOG_LEVEL), _run_cgi
+        ),
         Command("fcgi", "serve the app over FastCGI (nginx, Apache)", (*LOADING, *FCGI), _run_fcgi),
         Command("scgi", "serve the app over SCGI (nginx scgi_pass)", (*LOADING, *SCGI), _run_scgi),
     )

@@ -35,6 +35,7 @@ from wsgikit.middleware import (
     SQLiteStore,
     from_addresses,
 )
+from wsgikit.middleware.sessions.middleware import DEFAULT_COOKIE_NAME
 from wsgikit.types import WSGIApplication
 
 __all__ = [
@@ -339,7 +340,7 @@ def sessions_filter_factory(
                 name, "secret_fallbacks", local_conf.get("secret_fallbacks", "")
             ),
             store=store,
-            cookie_name=local_conf.get("cookie_name", "session").strip(),
+            cookie_name=local_conf.get("cookie_name", DEFAULT_COOKIE_NAME).strip(),
             max_age=as_int(name, "max_age", local_conf.get("max_age", 14 * 86400), min=1),
             secure=secure,
             httponly=as_bool(name, "httponly", local_conf.get("httponly", True)),

@@ -1,6 +1,7 @@
 """Fixtures for the middleware tests: a real redis-server on a free port in a temp dir.
 
-Tests that need it take ``redis_url`` and carry ``@pytest.mark.integration``. When the binary is
+Tests that need it take ``redis_url`` (one server for the session) or ``own_redis`` (a server of
+their own, which they may kill) and carry ``@pytest.mark.integration``. When the binary is
 missing they skip with the reason, unless WSGIKIT_REQUIRE_INTEGRATION=1 (set by .ci/run), where
 they fail instead.
 """
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,13 +36,13 @@ def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -
     raise RuntimeError(f"redis-server did not answer on port {port}: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A redis://127.0.0.1:PORT/0 URL of a redis-server running for this test session."""
+@contextmanager
+def redis_server(directory: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Start redis-server on a free port with its files in ``directory``; yield (process, URL)
+    and stop it after (unless the test already did)."""
     binary = shutil.which("redis-server")
     if binary is None:
         missing("redis-server is not installed (Debian package redis-server)")
-    directory = tmp_path_factory.mktemp("redis")
     log = directory / "redis.log"
     for _ in range(3):  # the free port can be taken between probing and binding: try again
         port = free_port()
@@ -49,13 +51,27 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             if _wait_until_listening(proc, port, log):
-                yield f"redis://127.0.0.1:{port}/0"
+                yield proc, f"redis://127.0.0.1:{port}/0"
                 return
         finally:
             if proc.poll() is None:
                 proc.terminate()
             proc.wait(timeout=10)
     raise RuntimeError(f"redis-server would not start: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis://127.0.0.1:PORT/0 URL of a redis-server running for this test session."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as (_, url):
+        yield url
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """(process, URL) of a redis-server for this test alone, which it may kill."""
+    with redis_server(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture

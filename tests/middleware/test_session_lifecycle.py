@@ -66,7 +66,7 @@ def test_invalidate_deletes_the_record_and_expires_the_cookie() -> None:
     store.calls.clear()
     result = get(mw(action(Session.invalidate), store=store), cookie)
     assert store.calls == [("delete", old)]  # not even loaded first
-    assert attributes(result)["max-age"] == "0" and cookie_of(result) == "session="
+    assert attributes(result)["max-age"] == "0" and cookie_of(result) == "wsgikit_session="
 
 
 def test_invalidate_then_write_starts_a_new_session() -> None:
@@ -119,7 +119,7 @@ def streaming(before: Callable[[Session], object], after: Callable[[Session], ob
     return app
 
 
-def test_server_side_save_waits_until_the_body_is_sent() -> None:
+def test_server_side_save_happens_before_the_last_chunk_goes_out() -> None:
     store = Recording()
     cookie = login_cookie(store)
     sid = store.saved_ids()[0]
@@ -127,11 +127,31 @@ def test_server_side_save_waits_until_the_body_is_sent() -> None:
         streaming(lambda s: s.__setitem__("a", 1), lambda s: s.__setitem__("b", 2)), store=store
     )
     body = app(make_environ(headers={"Cookie": cookie}), lambda s, h, e=None: lambda d: None)
-    chunks = list(body)
-    assert store.load(sid) == '{"user":"alice"}'  # all chunks out, not yet closed
+    seen = []
+    for chunk in body:
+        seen.append((chunk, store.load(sid)))
     body.close()  # type: ignore[attr-defined]
-    assert chunks == [b"first ", b"second"]
-    assert store.load(sid) == '{"user":"alice","a":1,"b":2}'
+    before, after = '{"user":"alice"}', '{"user":"alice","a":1,"b":2}'
+    assert seen == [(b"", before), (b"first ", before), (b"second", after)]
+
+
+def test_written_body_is_held_back_until_the_save_too() -> None:
+    class Down(MemoryStore):
+        def save(self, session_id: str, payload: str, max_age: int) -> None:
+            raise StoreUnavailableError("the store went away")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        write = start_response("200 OK", TEXT)
+        increment(session_of(environ))
+        write(b"one;")
+        write(b"two")
+        return []
+
+    sent: list[bytes] = []
+    body = mw(app, store=Down())(make_environ(), lambda s, h, e=None: sent.append)
+    with pytest.raises(StoreUnavailableError):
+        sent.extend(body)
+    assert sent == [b"one;"]
 
 
 def test_change_while_streaming_is_kept_for_an_existing_session() -> None:
@@ -228,7 +248,7 @@ def test_inner_iterable_is_closed_when_the_server_leaves_early() -> None:
 def test_head_response_keeps_the_cookie_and_drops_the_body() -> None:
     result = get(mw(counter), method="HEAD")
     assert (result.body, result.header("Content-Length")) == (b"", "1")
-    assert cookie_of(result).startswith("session=")
+    assert cookie_of(result).startswith("wsgikit_session=")
 
 
 def test_start_response_twice_without_exc_info_is_an_error() -> None:
@@ -310,26 +330,25 @@ def test_new_visitor_needs_no_store_even_when_it_is_down(down_store: RedisStore)
     assert get(mw(reader, store=down_store)).body == b"None"
 
 
-def test_invalidate_works_while_the_store_is_down(
+def test_invalidate_while_the_store_is_down_cuts_the_response(
     down_store: RedisStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     cookie = cookie_of(get(mw(counter, store=MemoryStore())))
-    with caplog.at_level(logging.ERROR, "wsgikit.sessions"):
-        result = get(mw(action(Session.invalidate), store=down_store), cookie)
-    assert (result.status_code, attributes(result)["max-age"]) == (200, "0")
-    assert "not saved after the response" in caplog.text
+    with caplog.at_level(logging.ERROR, "wsgikit.sessions"), pytest.raises(StoreUnavailableError):
+        get(mw(action(Session.invalidate), store=down_store), cookie)
+    assert "session not saved, the response is cut short" in caplog.text
 
 
-def test_failing_custom_store_after_the_body_is_logged_not_raised(
+def test_failing_custom_store_at_the_end_is_logged_and_cuts_the_response(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     class Broken(MemoryStore):
         def save(self, session_id: str, payload: str, max_age: int) -> None:
             raise KeyError("a bug in the store")
 
-    with caplog.at_level(logging.ERROR, "wsgikit.sessions"):
-        result = get(mw(counter, store=Broken()))
-    assert result.status_code == 200 and "KeyError: 'a bug in the store'" in caplog.text
+    with caplog.at_level(logging.ERROR, "wsgikit.sessions"), pytest.raises(KeyError):
+        get(mw(counter, store=Broken()))
+    assert "KeyError: 'a bug in the store'" in caplog.text
 
 
 # --- real backends through the middleware --------------------------------------------------------

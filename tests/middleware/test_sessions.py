@@ -190,14 +190,15 @@ def flip_signature(cookie: str) -> str:
     [
         pytest.param(lambda: flip_signature(valid_cookie()), id="tampered-signature"),
         pytest.param(
-            lambda: valid_cookie().replace("session=ey", "session=ez"), id="tampered-data"
+            lambda: valid_cookie().replace("wsgikit_session=ey", "wsgikit_session=ez"),
+            id="tampered-data",
         ),
-        pytest.param(lambda: "session=garbage", id="garbage"),
-        pytest.param(lambda: "session=a.b.c", id="three-dots"),
-        pytest.param(lambda: "session=", id="empty"),
+        pytest.param(lambda: "wsgikit_session=garbage", id="garbage"),
+        pytest.param(lambda: "wsgikit_session=a.b.c", id="three-dots"),
+        pytest.param(lambda: "wsgikit_session=", id="empty"),
         pytest.param(lambda: cookie_of(get(mw(counter, secret=OLD_SECRET))), id="other-secret"),
-        pytest.param(lambda: "session=" + "x" * 5000, id="huge"),
-        pytest.param(lambda: "session=ü", id="latin-1"),
+        pytest.param(lambda: "wsgikit_session=" + "x" * 5000, id="huge"),
+        pytest.param(lambda: "wsgikit_session=ü", id="latin-1"),
     ],
 )
 def test_bad_cookie_starts_a_fresh_session(make: Callable[[], str]) -> None:
@@ -206,7 +207,9 @@ def test_bad_cookie_starts_a_fresh_session(make: Callable[[], str]) -> None:
 
 
 def test_cookie_header_a_server_should_never_pass_starts_fresh() -> None:
-    environ = make_environ(HTTP_COOKIE="session=€; " + valid_cookie())  # PEP 3333: latin-1 only
+    environ = make_environ(
+        HTTP_COOKIE="wsgikit_session=€; " + valid_cookie()
+    )  # PEP 3333: latin-1 only
     assert call_app(mw(counter), environ).body == b"1"
 
 
@@ -232,7 +235,7 @@ def test_signed_cookie_that_holds_no_session_starts_fresh(payload: bytes) -> Non
         secure=None,
     )
     forged = codec._data.sign(payload).decode()
-    assert get(mw(counter), f"session={forged}").body == b"1"
+    assert get(mw(counter), f"wsgikit_session={forged}").body == b"1"
 
 
 def test_expired_cookie_starts_a_fresh_session(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -256,7 +259,7 @@ def test_junk_cookies_of_other_apps_are_ignored() -> None:
 
 
 def test_first_valid_of_several_same_name_cookies_wins() -> None:
-    assert get(mw(counter), f"session=garbage; {valid_cookie()}").body == b"2"
+    assert get(mw(counter), f"wsgikit_session=garbage; {valid_cookie()}").body == b"2"
 
 
 def test_unknown_server_side_id_starts_fresh_under_a_new_id() -> None:

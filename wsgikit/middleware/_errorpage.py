@@ -125,31 +125,44 @@ def content_type(media_type: str) -> str:
     return f"{media_type}; charset=utf-8" if media_type.startswith("text/") else media_type
 
 
-def simple_page(media_type: str, error_id: str, *, traceback_text: str | None = None) -> bytes:
-    """The 500 page without details, or with a plain-text traceback when one is given.
+def simple_page(
+    media_type: str,
+    error_id: str,
+    *,
+    traceback_text: str | None = None,
+    status: str = STATUS,
+    message: str = _MESSAGE,
+) -> bytes:
+    """The error page without details, or with a plain-text traceback when one is given.
 
-    HTML pages with details are rendered by :mod:`._errorpage_debug` instead.
+    ``status`` is the status line ("500 Internal Server Error" unless given) and ``message``
+    the sentence under it; an empty ``error_id`` leaves the reference out. HTML pages with
+    details are rendered by :mod:`._errorpage_debug` instead.
     """
+    code, _, title = status.partition(" ")
     if media_type.startswith("application/"):
         # RFC 9457 problem details; "error_id" and "traceback" are extension members.
         problem: dict[str, object] = {
             "type": "about:blank",
-            "title": "Internal Server Error",
-            "status": 500,
-            "detail": _MESSAGE,
-            "error_id": error_id,
+            "title": title,
+            "status": int(code),
+            "detail": message,
         }
+        if error_id:
+            problem["error_id"] = error_id
         if traceback_text is not None:
             problem["traceback"] = traceback_text.splitlines()
         return json.dumps(problem, indent=1).encode("utf-8")
     if media_type == "text/html":
-        ref = html.escape(error_id)
+        ref = f"\n<p>Error reference: <code>{html.escape(error_id)}</code></p>" if error_id else ""
         return (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{STATUS}</title></head>\n<body><h1>Internal Server Error</h1>\n"
-            f"<p>{_MESSAGE}</p>\n<p>Error reference: <code>{ref}</code></p></body></html>\n"
+            f"<title>{html.escape(status)}</title></head>\n<body><h1>{html.escape(title)}</h1>\n"
+            f"<p>{html.escape(message)}</p>{ref}</body></html>\n"
         ).encode()
-    text = f"{STATUS}\n\n{_MESSAGE}\nError reference: {error_id}\n"
+    text = f"{status}\n\n{_printable(message)}\n"
+    if error_id:
+        text += f"Error reference: {error_id}\n"
     if traceback_text is not None:
         text += "\n" + traceback_text
     return text.encode("utf-8", "replace")

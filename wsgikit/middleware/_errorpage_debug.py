@@ -6,16 +6,21 @@ console, no evaluation endpoint, no script (its Content-Security-Policy forbids 
 
     body = render_html(exc_info, environ, error_id="a1b2c3d4")
     text = traceback_text(exc_info)     # for the plain-text and JSON variants
+
+Bounded whatever the app did (a 1000-frame recursion, huge or slow or raising reprs): at most
+:data:`FIRST_FRAMES` + :data:`LAST_FRAMES` frames an exception (the middle ones collapsed into
+"K frames omitted"), :data:`MAX_LOCALS` locals a frame, ``MAX_REPR`` characters a value,
+``REPR_TIME_BUDGET`` seconds in reprs and ``MAX_PAGE`` bytes in all (see
+:mod:`._errorpage_repr`). When the page fills up, the frames nearest the error keep their
+locals and the outer ones show only where they are.
 """
 
 from __future__ import annotations
 
 import linecache
-import reprlib
 import traceback
 from collections.abc import Iterator
 from html import escape
-from itertools import islice
 from types import FrameType, TracebackType
 
 from wsgikit.middleware._errorpage import (
@@ -26,6 +31,15 @@ from wsgikit.middleware._errorpage import (
     mask_query,
     request_line,
 )
+from wsgikit.middleware._errorpage_repr import (
+    MAX_PAGE,
+    MAX_REPR,
+    Budget,
+    cut,
+    failure,
+    safe_repr,
+    safe_str,
+)
 from wsgikit.types import ExcInfo, WSGIEnvironment
 
 __all__ = ["CSP", "render_html", "safe_repr", "traceback_text"]
@@ -33,12 +47,16 @@ __all__ = ["CSP", "render_html", "safe_repr", "traceback_text"]
 #: No script, no frames, no network: the page needs only its inline style.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
-MAX_REPR = 1000  # characters of one value shown; the rest is cut with a note
-MAX_LOCALS = 100  # per frame
-MAX_FRAMES = 60  # per exception; deep recursion keeps the first and last frames
+MAX_LOCALS = 50  # per frame, in name order; the rest are counted in a note
+FIRST_FRAMES = 10  # outermost frames of an exception shown (where the request came in)
+LAST_FRAMES = 20  # innermost frames shown (where it failed)
 MAX_CHAIN = 10  # exceptions of a __cause__ / __context__ chain
 MAX_TRACEBACK = 100_000  # characters of the plain-text traceback
 CONTEXT = 5  # source lines shown before and after the current line
+# Bytes kept back while frames are rendered: the request environ, and one frame's source lines
+# (11 lines of at most MAX_REPR characters, escaped) that may go in after the last check.
+_ENVIRON_ROOM = MAX_PAGE // 4
+_ROW_ROOM = 16 * MAX_REPR  # one table row, escaped, and the closing tags
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0 2em 2em;color:#222}
@@ -56,93 +74,20 @@ text-align:left;vertical-align:top}th{width:14em;font-weight:normal;color:#555}
 """
 
 
-class _MaskingRepr(reprlib.Repr):
-    """reprlib with limits, and with secrets masked by name wherever they turn up: values of
-    dicts under secret-looking keys (an environ copy, settings), ``(name, value)`` pairs such as
-    header tuples, and the request environ itself, which has its own masked section."""
-
-    def __init__(self, environ: object = None) -> None:
-        super().__init__()
-        self.environ = environ
-        self.maxlevel = 3
-        self.maxstring = self.maxother = MAX_REPR
-        self.maxlist = self.maxtuple = self.maxdict = self.maxset = 30
-        self.maxfrozenset = self.maxdeque = self.maxarray = 30
-        self.maxlong = 200
-
-    def repr1(self, x: object, level: int) -> str:
-        if x is self.environ and x is not None:
-            return "<the request environ: see 'Request environ' below>"
-        if isinstance(x, dict):
-            return self._dict(x, level)
-        if type(x) is tuple and len(x) == 2 and isinstance(x[0], str) and is_secret(x[0]):
-            return f"({self.repr1(x[0], level - 1)}, {MASK!r})"
-        return super().repr1(x, level)
-
-    def _dict(self, x: dict[object, object], level: int) -> str:
-        prefix, suffix = ("{", "}") if type(x) is dict else (f"{type(x).__qualname__}({{", "})")
-        if not x:
-            return prefix + suffix
-        if level <= 0:
-            return prefix + "..." + suffix
-        pieces = []
-        for key, value in islice(dict.items(x), self.maxdict):
-            if isinstance(key, str) and is_secret(key):
-                shown = repr(MASK)
-            elif key in QUERY_KEYS and isinstance(value, str):
-                shown = self.repr1(mask_query(value), level - 1)
-            else:
-                shown = self.repr1(value, level - 1)
-            pieces.append(f"{self.repr1(key, level - 1)}: {shown}")
-        if len(x) > self.maxdict:
-            pieces.append("...")
-        return prefix + ", ".join(pieces) + suffix
-
-
-def _repr_engine(environ: object = None) -> reprlib.Repr:
-    return _MaskingRepr(environ)
-
-
-def safe_repr(value: object, engine: reprlib.Repr | None = None) -> str:
-    """A repr that never raises and is at most about :data:`MAX_REPR` characters."""
-    try:
-        text = (engine or _repr_engine()).repr(value)
-    except Exception as exc:  # a broken __repr__ must not break the error page
-        return f"<{type(value).__qualname__} object; repr() raised {type(exc).__qualname__}>"
-    if len(text) > MAX_REPR:  # a container of long items: cut the whole
-        return _cut(text)
-    if isinstance(value, str | bytes | bytearray) and len(value) > MAX_REPR:
-        # reprlib kept the start and the end of it, "..." between them.
-        unit = "characters" if isinstance(value, str) else "bytes"
-        return f"{text} ({len(value)} {unit} in all)"
-    return text
-
-
-def _safe_str(exc: BaseException) -> str:
-    try:
-        text = str(exc)
-    except Exception:
-        return "<str() of the exception raised>"
-    return _cut(text)
-
-
-def _cut(text: str) -> str:
-    if len(text) > MAX_REPR:
-        return f"{text[:MAX_REPR]}… ({len(text) - MAX_REPR} more characters cut)"
-    return text
-
-
 def traceback_text(exc_info: ExcInfo) -> str:
     """The traceback as Python prints it (no locals), for the plain-text and JSON pages."""
     try:
         text = "".join(traceback.format_exception(exc_info[1]))
         if len(text) > MAX_TRACEBACK:  # a huge message: keep the start and the last lines
-            cut = len(text) - MAX_TRACEBACK
+            cut_size = len(text) - MAX_TRACEBACK
             half = MAX_TRACEBACK // 2
-            text = f"{text[:half]}\n… ({cut} characters cut) …\n{text[-half:]}"
+            text = f"{text[:half]}\n… ({cut_size} characters cut) …\n{text[-half:]}"
         return text
-    except Exception:  # the stdlib formatter copes with most things; keep a last resort
-        return f"{exc_info[0].__qualname__}: {_safe_str(exc_info[1])}\n"
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a __str__ of the app's may raise anything
+        # The stdlib formatter copes with most things; keep a last resort.
+        return f"{exc_info[0].__qualname__}: {safe_str(exc_info[1])} ({failure(exc)})\n"
 
 
 def _chain(exc: BaseException) -> list[tuple[BaseException, str]]:
@@ -168,11 +113,12 @@ def _chain(exc: BaseException) -> list[tuple[BaseException, str]]:
     return chain
 
 
-def _frames(tb: TracebackType | None) -> list[tuple[FrameType, int] | None]:
-    frames: list[tuple[FrameType, int] | None] = list(traceback.walk_tb(tb))
-    if len(frames) > MAX_FRAMES:
-        keep = MAX_FRAMES // 3
-        frames = [*frames[:keep], None, *frames[len(frames) - (MAX_FRAMES - keep) :]]
+def _frames(tb: TracebackType | None) -> list[tuple[FrameType, int] | int]:
+    """The frames shown, outermost first; an int stands for that many frames omitted."""
+    frames: list[tuple[FrameType, int] | int] = list(traceback.walk_tb(tb))
+    if len(frames) > FIRST_FRAMES + LAST_FRAMES:
+        omitted = len(frames) - FIRST_FRAMES - LAST_FRAMES
+        frames = [*frames[:FIRST_FRAMES], omitted, *frames[-LAST_FRAMES:]]
     return frames
 
 
@@ -186,21 +132,21 @@ def _source(frame: FrameType, lineno: int) -> Iterator[str]:
     last = min(len(lines), lineno + CONTEXT)
     yield f'<ol class="source" start="{first}">'
     for number in range(first, last + 1):
-        line = escape(_cut(lines[number - 1].rstrip("\r\n"))) or " "
+        line = escape(cut(lines[number - 1].rstrip("\r\n"))) or " "
         current = ' class="current"' if number == lineno else ""
         yield f"<li{current}>{line}</li>"
     yield "</ol>"
 
 
-def _value_row(name: str, value: object, engine: reprlib.Repr) -> str:
+def _value_row(name: str, value: object, budget: Budget) -> str:
     if is_secret(name):
         shown = f'<span class="masked">{MASK}</span>'
     else:
-        shown = f"<pre>{escape(safe_repr(value, engine))}</pre>"
+        shown = f"<pre>{escape(budget.repr(value))}</pre>"
     return f"<tr><th>{escape(name)}</th><td>{shown}</td></tr>"
 
 
-def _locals(frame: FrameType, engine: reprlib.Repr) -> Iterator[str]:
+def _locals(frame: FrameType, budget: Budget) -> Iterator[str]:
     if frame.f_code.co_name == "<module>":
         # A module frame's locals are its globals: long, and rarely what went wrong.
         yield '<p class="note">module-level frame: globals not shown</p>'
@@ -209,62 +155,99 @@ def _locals(frame: FrameType, engine: reprlib.Repr) -> Iterator[str]:
     if not names:
         yield '<p class="note">no local variables</p>'
         return
-    yield '<table class="locals">'
+    shown = 0
+    yield budget.add('<table class="locals">')
     for name, value in names[:MAX_LOCALS]:
-        yield _value_row(name, value, engine)
-    yield "</table>"
-    if len(names) > MAX_LOCALS:
-        yield f'<p class="note">{len(names) - MAX_LOCALS} more local variables not shown</p>'
+        if not budget.room(_ENVIRON_ROOM):
+            break
+        yield budget.add(_value_row(name, value, budget))
+        shown += 1
+    yield budget.add("</table>")
+    if shown < len(names):
+        why = "the page reached its size limit" if shown < MAX_LOCALS else f"{MAX_LOCALS} shown"
+        count = len(names) - shown
+        yield budget.add(f'<p class="note">{count} more local variables not shown ({why})</p>')
 
 
-def _exception(exc: BaseException, note: str, last: bool, engine: reprlib.Repr) -> Iterator[str]:
-    yield '<section class="exception">'
-    if note:
-        yield f'<p class="note">{escape(note)}</p>'
-    yield f"<h2>{escape(type(exc).__qualname__)}: {escape(_safe_str(exc))}</h2>"
-    for extra in getattr(exc, "__notes__", None) or ():
-        yield f'<p class="note">{escape(safe_repr(extra, engine))}</p>'
-    frames = _frames(exc.__traceback__)
-    yield '<ol class="frames">'
-    for index, item in enumerate(frames):
-        if item is None:
-            yield '<li class="note">… frames omitted …</li>'
-            continue
-        frame, lineno = item
-        code = frame.f_code
-        # The frame that raised the shown exception is open; the others fold (no script needed).
-        is_open = " open" if last and index == len(frames) - 1 else ""
-        yield (
-            f'<li class="frame"><details{is_open}><summary><code class="file">'
+def _frame(frame: FrameType, lineno: int, is_open: bool, budget: Budget) -> str:
+    """One frame as a folding list item; its source and locals only while the page has room."""
+    code = frame.f_code
+    parts = [
+        budget.add(
+            f'<li class="frame"><details{" open" if is_open else ""}><summary><code class="file">'
             f"{escape(code.co_filename)}</code>, line {lineno}, in "
             f'<code class="function">{escape(code.co_qualname)}</code></summary>'
         )
-        yield from _source(frame, lineno)
-        yield from _locals(frame, engine)
-        yield "</details></li>"
-    yield "</ol></section>"
+    ]
+    if budget.room(_ENVIRON_ROOM):
+        parts.extend(budget.add(piece) for piece in _source(frame, lineno))
+        parts.extend(_locals(frame, budget))
+    else:
+        parts.append(budget.add('<p class="note">source and locals not shown: page size limit</p>'))
+    parts.append(budget.add("</details></li>"))
+    return "".join(parts)
 
 
-def _environ(environ: WSGIEnvironment, engine: reprlib.Repr) -> Iterator[str]:
+def _exception(exc: BaseException, note: str, last: bool, budget: Budget) -> str:
+    """One exception of the chain. Its frames are rendered innermost first, so that when the
+    page fills up the frames nearest the error are the ones that keep their details."""
+    frames = _frames(exc.__traceback__)
+    items: list[str] = []
+    for index in range(len(frames) - 1, -1, -1):
+        item = frames[index]
+        if isinstance(item, int):
+            items.append(budget.add(f'<li class="note">… {item} frames omitted …</li>'))
+        else:
+            # The frame that raised the shown exception is open; the others fold (no script).
+            items.append(_frame(*item, last and index == len(frames) - 1, budget))
+    heading = [
+        budget.add('<section class="exception">'),
+        budget.add(f'<p class="note">{escape(note)}</p>' if note else ""),
+        budget.add(f"<h2>{escape(type(exc).__qualname__)}: {escape(safe_str(exc))}</h2>"),
+    ]
+    for extra in _notes(exc):
+        if not budget.room(_ENVIRON_ROOM):
+            break
+        heading.append(budget.add(f'<p class="note">{escape(budget.repr(extra))}</p>'))
+    items.reverse()
+    opening, closing = budget.add('<ol class="frames">'), budget.add("</ol></section>")
+    return "\n".join([*heading, opening, *items, closing])
+
+
+def _notes(exc: BaseException) -> list[object]:
+    """PEP 678 ``__notes__``, if they are a list (anything may be assigned there)."""
+    notes = exc.__dict__.get("__notes__") if hasattr(exc, "__dict__") else None
+    return notes if isinstance(notes, list) else []
+
+
+def _environ(environ: WSGIEnvironment, budget: Budget) -> Iterator[str]:
     yield '<section class="environ"><h2>Request environ</h2><table>'
-    for key in sorted(environ, key=str):
+    keys = sorted(environ, key=str)
+    for index, key in enumerate(keys):
+        if not budget.room(_ROW_ROOM):
+            count = len(keys) - index
+            yield budget.add(
+                f'</table><p class="note">{count} more keys not shown (size limit)</p>'
+            )
+            yield "<table>"
+            break
         value = environ[key]
         name = str(key)
         if name in QUERY_KEYS and isinstance(value, str):
             value = mask_query(value)
         if isinstance(value, str) and not is_secret(name):
-            text = value if len(value) <= MAX_REPR else safe_repr(value, engine)
-            yield f"<tr><th>{escape(name)}</th><td><pre>{escape(text)}</pre></td></tr>"
+            text = value if len(value) <= MAX_REPR else safe_repr(value, budget.engine)
+            yield budget.add(f"<tr><th>{escape(name)}</th><td><pre>{escape(text)}</pre></td></tr>")
         else:
-            yield _value_row(name, value, engine)
+            yield budget.add(_value_row(name, value, budget))
     yield "</table></section>"
 
 
 def render_html(exc_info: ExcInfo, environ: WSGIEnvironment, error_id: str) -> bytes:
-    """The whole debug page, UTF-8 encoded."""
-    engine = _repr_engine(environ)
+    """The whole debug page, UTF-8 encoded, at most ``MAX_PAGE`` bytes."""
+    budget = Budget(environ)
     exc = exc_info[1]
-    title = f"{type(exc).__qualname__}: {_safe_str(exc)}"  # cut: a message can be huge
+    title = f"{type(exc).__qualname__}: {safe_str(exc)}"  # cut: a message can be huge
     parts = [
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
         '<meta name="robots" content="noindex">',
@@ -273,9 +256,14 @@ def render_html(exc_info: ExcInfo, environ: WSGIEnvironment, error_id: str) -> b
         f'<p class="request">{escape(request_line(environ))}</p>',
         f'<p class="ref">Error reference: <code>{escape(error_id)}</code></p></header>',
     ]
+    budget.add("".join(parts))
     chain = _chain(exc)
-    for index, (link, note) in enumerate(chain):
-        parts.extend(_exception(link, note, index == len(chain) - 1, engine))
-    parts.extend(_environ(environ, engine))
+    # The last exception (the one that reached us) first, for the same reason as frames.
+    sections = [
+        _exception(link, note, index == len(chain) - 1, budget)
+        for index, (link, note) in reversed(list(enumerate(chain)))
+    ]
+    parts.extend(reversed(sections))
+    parts.extend(_environ(environ, budget))
     parts.append("</body></html>\n")
     return "\n".join(parts).encode("utf-8", "replace")

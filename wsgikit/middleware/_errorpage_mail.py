@@ -19,7 +19,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from wsgikit.middleware._errorpage import MASK, QUERY_KEYS, is_secret, mask_query, request_line
-from wsgikit.middleware._errorpage_debug import safe_repr, traceback_text
+from wsgikit.middleware._errorpage_debug import traceback_text
+from wsgikit.middleware._errorpage_repr import safe_repr
 from wsgikit.types import ExcInfo, WSGIEnvironment
 
 __all__ = ["SMTPNotifier"]

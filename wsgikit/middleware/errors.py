@@ -4,7 +4,11 @@ Put it outermost. Exceptions raised by the app's call or while its body is produ
 (logger ``wsgikit.error``, with the request line) and reported to ``notify``. Before the response
 started the client gets a 500 page in HTML, plain text or JSON (by ``Accept``); once body bytes
 went out the exception is passed up through ``start_response(..., exc_info)`` so that the server
-closes the connection, as PEP 3333 asks: nothing is ever appended to a started body::
+closes the connection, as PEP 3333 asks: nothing is ever appended to a started body.
+
+A :class:`wsgikit.ClientError` (what ``wsgi.input`` raises for a bad, stalled, cut or too large
+request body) is the client's fault, not the app's: it gets its own status (400, 408, 413) with
+a short page, one INFO line and no traceback, and ``notify`` is not called::
 
     from wsgikit.middleware.errors import ErrorMiddleware, SMTPNotifier, from_addresses
 
@@ -17,7 +21,9 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 
+from wsgikit._environ import ClientError
 from wsgikit.middleware import _errorpage as page
 from wsgikit.middleware._errorpage import from_addresses
 from wsgikit.middleware._errorpage_debug import CSP, render_html, traceback_text
@@ -35,12 +41,16 @@ class ErrorMiddleware:
     """Catch exceptions of the wrapped app: log, notify, answer 500 or abort a started response.
 
     ``debug``: show the traceback page (frames, source, locals, environ; secrets masked; no code
-    execution) instead of the short page. ``show_details_to``: a callable ``(environ) -> bool``
-    asked for each failed request whether that client may see the traceback; when given it
-    decides alone, when ``None`` the answer is ``debug``. ``logger``: where tracebacks go
+    execution) instead of the short page. It is bounded: 30 frames an exception (the first 10
+    and the last 20), 50 locals a frame, 1000 characters a value, 1 s in the app's reprs, 1 MB
+    in all; a repr that raises (even SystemExit) shows as ``<repr failed: ...>``.
+    ``show_details_to``: a callable ``(environ) -> bool`` asked for each failed request whether
+    that client may see the traceback; when given it decides alone, when ``None`` the answer is
+    ``debug``. ``logger``: where tracebacks go
     (default ``logging.getLogger("wsgikit.error")``). ``notify``: a callable
     ``(exc_info, environ)`` such as :class:`SMTPNotifier`; its failures are logged, never raised.
     Only :class:`Exception` is caught: KeyboardInterrupt and SystemExit pass through.
+    :class:`wsgikit.ClientError` is answered with its own status, logged at INFO, not notified.
 
     Each error gets a random reference, shown on the page, logged, and stored in
     ``environ["wsgikit.error_id"]`` (where ``notify`` finds it). To customise, override
@@ -109,26 +119,36 @@ class ErrorMiddleware:
         exc_info: ExcInfo,
     ) -> list[bytes]:
         """Report the exception, then answer with the 500 page, or re-raise it when body bytes
-        were ``sent`` already."""
+        were ``sent`` already. A :class:`ClientError` is the client's fault: one INFO line, no
+        traceback, nobody notified, and its own status (400, 408, 413) with a short page."""
         try:
-            self.report(environ, exc_info)
+            exc = exc_info[1]
+            if isinstance(exc, ClientError):
+                status = _client_status(exc.status)
+                line = page.request_line(environ)
+                self.logger.info("client error %s in %s: %s", status, line, exc.detail)
+            else:
+                status = page.STATUS
+                self.report(environ, exc_info)
             if sent:
                 # PEP 3333: start_response with exc_info after the headers went out must raise;
                 # the server then aborts the connection. Raise ourselves if it does not.
-                start_response(page.STATUS, [("Content-Type", "text/plain")], exc_info)
-                raise exc_info[1]
+                start_response(status, [("Content-Type", "text/plain")], exc_info)
+                raise exc
             try:
-                status, headers, body = self.error_page(environ, exc_info)
+                if isinstance(exc, ClientError):
+                    status, headers, body = self.client_page(environ, status, exc.detail)
+                else:
+                    status, headers, body = self.error_page(environ, exc_info)
             except Exception:  # an override (or a bug) must not become a second crash
                 self.logger.exception("building the error page failed")
-                body = f"{page.STATUS}\n".encode()
+                body = f"{status}\n".encode()
                 headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
-                status = page.STATUS
             start_response(status, headers, exc_info)
             # RFC 9110 §9.3.2: a HEAD response has the GET headers (Content-Length too), no body.
             return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
         finally:
-            del exc_info  # a traceback holds every frame's locals: do not keep it in a cycle
+            del exc_info, exc  # a traceback holds every frame's locals: do not keep it in a cycle
 
     def report(self, environ: WSGIEnvironment, exc_info: ExcInfo, what: str = "") -> str:
         """Log the traceback with the request line and call ``notify``; return the error id."""
@@ -158,6 +178,15 @@ class ErrorMiddleware:
             self.logger.exception("show_details_to (%r) failed", self.show_details_to)
             return False
 
+    def client_page(
+        self, environ: WSGIEnvironment, status: str, detail: str
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Status, headers and body of the answer to a :class:`ClientError` (no details, no
+        error reference: nothing was logged as an error)."""
+        media_type = page.negotiate(environ)
+        body = page.simple_page(media_type, "", status=status, message=detail)
+        return status, _page_headers(media_type, body), body
+
     def error_page(
         self, environ: WSGIEnvironment, exc_info: ExcInfo
     ) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -176,13 +205,29 @@ class ErrorMiddleware:
                 self.logger.exception("error %s: rendering the debug page failed", error_id)
         if body is None:
             body = page.simple_page(media_type, error_id)
-        headers = [
-            ("Content-Type", page.content_type(media_type)),
-            ("Content-Length", str(len(body))),
-            ("Vary", "Accept"),  # RFC 9110 §12.5.5: the page was negotiated on Accept
-            ("Cache-Control", "no-store"),  # an error (or a traceback) is never to be cached
-            ("X-Content-Type-Options", "nosniff"),
-        ]
-        if media_type == "text/html":
-            headers.append(("Content-Security-Policy", CSP))
-        return page.STATUS, headers, body
+        return page.STATUS, _page_headers(media_type, body), body
+
+
+def _page_headers(media_type: str, body: bytes) -> list[tuple[str, str]]:
+    """The headers of an error page (500 or a client error's) of ``media_type``."""
+    headers = [
+        ("Content-Type", page.content_type(media_type)),
+        ("Content-Length", str(len(body))),
+        ("Vary", "Accept"),  # RFC 9110 §12.5.5: the page was negotiated on Accept
+        ("Cache-Control", "no-store"),  # an error (or a traceback) is never to be cached
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    if media_type == "text/html":
+        headers.append(("Content-Security-Policy", CSP))
+    return headers
+
+
+def _client_status(code: int) -> str:
+    """The status line of a ClientError's code; 400 for one that is not a 4xx status."""
+    try:
+        status = HTTPStatus(code)
+    except ValueError:
+        status = HTTPStatus.BAD_REQUEST
+    if not 400 <= status.value <= 499:  # RFC 9110 §15.5: a client error is a 4xx
+        status = HTTPStatus.BAD_REQUEST
+    return f"{status.value} {status.phrase}"

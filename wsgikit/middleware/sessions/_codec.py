@@ -17,6 +17,7 @@ import warnings
 import zlib
 from collections.abc import Sequence
 from email.utils import formatdate
+from itertools import islice
 from typing import Any
 
 from itsdangerous import BadData, SignatureExpired, TimestampSigner
@@ -37,6 +38,10 @@ _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 _COMPRESS_OVER = 200  # bytes of JSON; below, zlib's header costs more than it saves
 _VALUE_MARK, _EXPIRES_MARK = b"wsgikitVALUEmark", b"wsgikitEXPIRESmark"
 _session_id = re.compile(r"[A-Za-z0-9_-]{43}\Z").match  # secrets.token_urlsafe(32)
+#: Values of our cookie a request may offer, once each: a browser sends one a matching Path and
+#: Domain (RFC 6265 §5.4), rarely more than 2 or 3; each costs an HMAC check and maybe a store
+#: lookup, so a header that repeats the cookie hundreds of times must not cost hundreds.
+MAX_CANDIDATES = 8
 
 
 def dump_json(data: dict[str, Any]) -> str:
@@ -74,6 +79,7 @@ class Codec:
     ) -> None:
         self.name, self.max_age = name, max_age
         self._name_bytes = name.encode("ascii")
+        self.clash_seen = False  # the app was seen setting a cookie of our name (warned once)
         # itsdangerous signs with the last key and verifies with each, newest first.
         keys = [k.encode() if isinstance(k, str) else k for k in (*reversed(fallbacks), secret)]
         self._data = _signer(keys, _DATA_SALT)
@@ -100,7 +106,8 @@ class Codec:
         self._expires = (0, "")  # (second, Expires value): formatted once a second
 
     def candidates(self, environ: WSGIEnvironment) -> list[str]:
-        """Every value of our cookie in the request, most specific path first (RFC 6265 §5.4)."""
+        """The distinct values of our cookie in the request, most specific path first (RFC 6265
+        §5.4), at most :data:`MAX_CANDIDATES`."""
         header = environ.get("HTTP_COOKIE")
         if not header or self.name not in header:
             return []
@@ -109,7 +116,21 @@ class Codec:
         except (UnicodeError, ValueError):  # not latin-1: not a header PEP 3333 allows
             return []
         name = self._name_bytes
-        return [value.decode("latin-1") for key, value in pairs if key == name and value]
+        # Each distinct value once (dict keeps the order), at most MAX_CANDIDATES of them.
+        values = dict.fromkeys(value for key, value in pairs if key == name and value)
+        return [value.decode("latin-1") for value in islice(values, MAX_CANDIDATES)]
+
+    def clashes(self, headers: list[tuple[str, str]]) -> bool:
+        """Whether ``headers`` (the app's response) set a cookie of our name: the first time
+        only, so that the warning is logged once a middleware, not once a request."""
+        if self.clash_seen:
+            return False
+        prefix = self.name + "="
+        for name, value in headers:
+            if name.lower() == "set-cookie" and value.lstrip().startswith(prefix):
+                self.clash_seen = True
+                return True
+        return False
 
     def read_data(self, value: str) -> tuple[dict[str, Any] | None, bool]:
         """(session data, signed with an old secret) of a cookie value; None if not valid."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from wsgikit.middleware.sessions._body import Body
+from wsgikit.middleware.sessions._cookie import CookieStore
 from wsgikit.middleware.sessions._errors import SessionError, StoreUnavailableError
 from wsgikit.middleware.sessions._persist import Persistence, log
 from wsgikit.types import OptExcInfo, StartResponse, WSGIApplication
@@ -45,6 +46,8 @@ class Exchange:
         self.failed = False  # an error response: nothing is saved
         self.replaced = False  # our own 500/503 replaced the app's response
         self.error_body: bytes | None = None  # its body, until sent
+        self.hold = False  # the last body chunk waits for the server-side save
+        self.held: bytes | None = None  # that chunk, until the next one or the save
 
     # --- the app's side of PEP 3333 ------------------------------------------------------------
     def run(self, app: WSGIApplication) -> Iterable[bytes]:
@@ -75,6 +78,12 @@ class Exchange:
     ) -> Callable[[bytes], object]:
         if exc_info is not None:
             self.failed = True
+            if self.held is not None:
+                # PEP 3333: once body bytes were given the headers count as sent, so exc_info is
+                # re-raised, as the server would had the chunk not been held back for the save.
+                self.held = None
+                if exc_info[1] is not None:
+                    raise exc_info[1].with_traceback(exc_info[2])
             if self.server_write is not None:
                 # PEP 3333: once handed on, the server decides; it re-raises if already sent.
                 self.server_write = self.server_start(status, headers, exc_info)
@@ -92,6 +101,10 @@ class Exchange:
             data = body or b""
         elif self.head:
             return  # RFC 9110 §9.3.2: no body for HEAD
+        elif self.holds():
+            data = self.swap(data)
+            if not data:
+                return
         assert self.server_write is not None
         self.server_write(data)
 
@@ -107,6 +120,13 @@ class Exchange:
             # The app turned the store's failure into an error page of its own: it is a 503.
             self.unavailable(session._error)
             return
+        if self.state.codec.clashes(self.headers):
+            log.warning(
+                "the app sets a cookie named %r, the session cookie's name: the two overwrite "
+                "each other in the browser; give SessionMiddleware another cookie_name (%s)",
+                self.state.codec.name,
+                self.request_line(),
+            )
         extra: list[tuple[str, str]] = []
         if session.accessed and not _varies_by_cookie(self.headers):
             extra.append(("Vary", "Cookie"))  # RFC 9110 §12.5.5: the response used the cookie
@@ -139,7 +159,28 @@ class Exchange:
         path = env.get("SCRIPT_NAME", "") + env.get("PATH_INFO", "")
         return f"{env.get('REQUEST_METHOD', '?')} {path}"
 
-    def save(self) -> None:
-        """After the body was fully sent: the server-side save (never raises)."""
-        if not self.failed:
-            self.state.save(self.request_line())
+    # --- the end of the body ---------------------------------------------------------------------
+    def holds(self) -> bool:
+        """Whether the body goes out one chunk late: a server-side save may be due at its end,
+        and the client must not see a complete response unless that save succeeded."""
+        if not self.hold:
+            self.hold = (
+                not isinstance(self.state.store, CookieStore)
+                and not (self.failed or self.head)
+                and (self.state.pending or self.session.accessed)
+            )
+        return self.hold
+
+    def swap(self, data: bytes) -> bytes:
+        """Hold ``data`` back and give what was held before (b"" the first time, PEP 3333's
+        answer for a middleware that needs more before it can yield)."""
+        if not data:
+            return b""
+        held, self.held = self.held, data
+        return held or b""
+
+    def save(self) -> Exception | None:
+        """At the end of the body: the server-side save; its error, logged, if it failed."""
+        if self.failed:
+            return None
+        return self.state.save(self.request_line())

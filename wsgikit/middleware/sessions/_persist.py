@@ -6,7 +6,7 @@ Used by :mod:`._exchange`, which decides *when* each step happens::
     state = Persistence(codec, store, secure, environ)
     state.session["user"] = 1      # loads through state.load() on first use
     cookie = state.set_cookie()    # at header time
-    state.save(request_line)       # after the body, for server-side stores
+    error = state.save(request_line)   # at the body's end, for server-side stores
 """
 
 from __future__ import annotations
@@ -96,46 +96,51 @@ class Persistence:
             return codec.set_cookie(codec.sign_id(sid), self.secure)
         return codec.expire_cookie(self.secure) if self.candidates() else None
 
-    def save(self, request_line: str) -> None:
-        """Write the server-side record once the body is fully sent; never raises."""
+    def save(self, request_line: str) -> Exception | None:
+        """Write the server-side record once the body is complete; the store's error, if any,
+        is logged and returned (never raised): the caller cuts the response with it."""
+        try:
+            self._save(request_line)
+        except SessionError as exc:
+            log.error("session not saved, the response is cut short: %s: %s", request_line, exc)
+            return exc
+        except Exception as exc:  # a bug in a custom store: the same, with its traceback
+            log.exception("session not saved, the response is cut short: %s", request_line)
+            return exc
+        return None
+
+    def _save(self, request_line: str) -> None:
         session, store = self.session, self.store
         late = session._modified  # changed after the headers went out
-        try:
-            if isinstance(store, CookieStore):
-                if late:
-                    log.warning(
-                        "session changed after the headers were sent; a cookie session cannot "
-                        "be saved then, the change is lost: %s",
-                        request_line,
-                    )
-                return
-            if not (self.pending or late):
-                return
-            sid = self.committed if self.pending else session._key
-            data = session._data or {}
-            if late and session._invalidated:  # logout while streaming: forget every id
-                self.obsolete += [*self.incoming_ids(), *([sid] if sid else [])]
-                sid = None
-            elif late and session._regenerate:
+        if isinstance(store, CookieStore):
+            if late:
                 log.warning(
-                    "regenerate() after the headers were sent keeps the id: %s", request_line
+                    "session changed after the headers were sent; a cookie session cannot "
+                    "be saved then, the change is lost: %s",
+                    request_line,
                 )
-            for old in self.obsolete:
-                store.delete(old)
-            if sid is None:
-                if data:
-                    log.warning(
-                        "a new session changed after the headers were sent has no cookie and "
-                        "is not saved: %s",
-                        request_line,
-                    )
-                return
-            if not data:
-                store.delete(sid)
-                return
-            payload = self.payload if self.payload is not None and not late else dump_json(data)
-            store.save(sid, payload, self.codec.max_age)
-        except SessionError as exc:  # the response is out: log, never fail the server's close()
-            log.error("session not saved after the response: %s: %s", request_line, exc)
-        except Exception:  # a bug in a custom store: the same, with its traceback
-            log.exception("session not saved after the response: %s", request_line)
+            return
+        if not (self.pending or late):
+            return
+        sid = self.committed if self.pending else session._key
+        data = session._data or {}
+        if late and session._invalidated:  # logout while streaming: forget every id
+            self.obsolete += [*self.incoming_ids(), *([sid] if sid else [])]
+            sid = None
+        elif late and session._regenerate:
+            log.warning("regenerate() after the headers were sent keeps the id: %s", request_line)
+        for old in self.obsolete:
+            store.delete(old)
+        if sid is None:
+            if data:
+                log.warning(
+                    "a new session changed after the headers were sent has no cookie and "
+                    "is not saved: %s",
+                    request_line,
+                )
+            return
+        if not data:
+            store.delete(sid)
+            return
+        payload = self.payload if self.payload is not None and not late else dump_json(data)
+        store.save(sid, payload, self.codec.max_age)

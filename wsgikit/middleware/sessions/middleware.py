@@ -13,12 +13,16 @@ the body and still set a cookie):
   a read session adds ``Vary: Cookie`` and a changed one gets its Set-Cookie: for CookieStore
   this *is* the save (a session over the size limit gives a logged 500 instead of the response);
   for server stores it carries the id;
-- server stores save **after the body is fully sent**, so changes made while streaming are kept
+- server stores save **when the app's body is over**, so changes made while streaming are kept
   if the client already had a session; a new session changed only after header time, and any
   CookieStore change after it, cannot reach the client: logged as a warning and dropped;
-- nothing is saved for 5xx responses, errors, or bodies the client did not receive in full;
+- nothing is saved for 5xx responses, errors, or bodies the server stopped reading early;
 - a store that is down when the session loads gives a 503 and an error log line (logger
-  ``wsgikit.sessions``); one that fails at the save after the body can only be logged.
+  ``wsgikit.sessions``). For the save at the end, the body goes out one chunk late while a
+  server-side save may be due (the session was used), and the last chunk only once the save
+  succeeded: if it fails (store down, read-only, locked) the error is logged and the response
+  is cut (short of its Content-Length, or without the last chunk), so the client sees it fail
+  rather than a complete 200 for a change that was lost. Only that one chunk is held.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 __all__ = ["SessionMiddleware"]
 
 ENVIRON_KEY = "wsgikit.session"
+#: The default cookie name: one no popular framework uses ("session" is Flask's, Starlette's and
+#: Pyramid's, "sessionid" Django's, "beaker.session.id" Beaker's, "PHPSESSID" PHP's), so that a
+#: session middleware mounted beside them does not overwrite their cookie or they ours.
+DEFAULT_COOKIE_NAME = "wsgikit_session"
 _token = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z").match  # RFC 6265 §4.1.1 cookie-name
 _attr_text = re.compile(r"[\x21-\x3a\x3c-\x7e]+\Z").match  # RFC 6265 §4.1.1: no CTL, space, ";"
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
@@ -56,7 +64,12 @@ class SessionMiddleware:
     ``secret`` signs the cookie (the current key) and ``secret_fallbacks`` are older keys still
     accepted, re-signed with ``secret`` when seen. ``max_age`` (seconds or a timedelta) bounds
     both the cookie and the stored record, counted from the last save. ``secure=None`` marks the
-    cookie Secure on https requests only.
+    cookie Secure on https requests only. ``cookie_name`` defaults to ``"wsgikit_session"``;
+    if the wrapped app sets a cookie of that name itself, a warning is logged (once) on
+    ``wsgikit.sessions``: two Set-Cookie headers of one name overwrite each other in the browser.
+    A request offering several values of the cookie (paths, domains) has each distinct value
+    checked once, at most 8 of them (``MAX_CANDIDATES``): a header repeating one id hundreds of
+    times costs one store lookup, not hundreds.
     """
 
     def __init__(
@@ -65,7 +78,7 @@ class SessionMiddleware:
         *,
         secret: str | bytes,
         store: CookieStore | ServerStore | None = None,
-        cookie_name: str = "session",
+        cookie_name: str = DEFAULT_COOKIE_NAME,
         max_age: int | timedelta = timedelta(days=14),
         secure: bool | None = None,
         httponly: bool = True,
