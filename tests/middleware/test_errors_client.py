@@ -150,6 +150,9 @@ def status_of(answer: bytes) -> int:
 
 
 def serve(notifier: Notifier, **options: Any) -> Any:
+    """Bodies stream to the app (``buffer_bodies=False``), so that the client's faults happen
+    while the app reads; with the default, the server answers them before calling the app."""
+    options.setdefault("buffer_bodies", False)
     return running(ErrorMiddleware(reads_body, notify=notifier), validate=False, **options)
 
 
@@ -176,7 +179,8 @@ def test_server_disconnect_mid_upload(notifier: Notifier, logs: pytest.LogCaptur
         reading.set()
         return reads_body(environ, start_response)
 
-    with running(ErrorMiddleware(app, notify=notifier), validate=False) as server:
+    middleware = ErrorMiddleware(app, notify=notifier)
+    with running(middleware, validate=False, buffer_bodies=False) as server:
         with server.connect() as sock:
             sock.sendall(length_head(200_000) + b"x" * 70_000)  # past the 64 KiB prebuffer
             assert reading.wait(5)  # the app is reading the body: now the client goes away
