@@ -113,9 +113,10 @@ class Outcome:
     :meth:`resume` once the client took some of it, or :meth:`abandon` when it gives up.
     """
 
-    __slots__ = ("aborted", "body_bytes", "keep_alive", "paused", "status")
+    __slots__ = ("aborted", "body_bytes", "environ", "keep_alive", "paused", "status")
 
-    def __init__(self) -> None:
+    def __init__(self, environ: WSGIEnvironment) -> None:
+        self.environ = environ  # the request's
         self.status = ""
         self.body_bytes = 0
         self.keep_alive = False
@@ -143,6 +144,17 @@ class ServerExit(BaseException):
     """
 
 
+_hooks: dict[type, tuple[bool, bool, bool]] = {}
+
+
+def _hooks_of(sink: ResponseSink) -> tuple[bool, bool, bool]:
+    """Whether a sink has send_last, can_keep_alive and room: looked up once per sink type."""
+    found = tuple(hasattr(sink, name) for name in ("send_last", "can_keep_alive", "room"))
+    if len(_hooks) < 64:
+        _hooks[type(sink)] = found  # type: ignore[assignment]
+    return found  # type: ignore[return-value]
+
+
 class _ClientGone(Exception):
     """The sink failed: the peer went away. Not logged as an app error."""
 
@@ -161,15 +173,13 @@ class _Call(Outcome):
         "cgi",
         "chunked",
         "close_after",
-        "environ",
         "file",
         "headers",
         "headers_sent",
+        "hooks",
         "http10",
         "inferred",
         "iterator",
-        "keep_check",
-        "last",
         "length",
         "method",
         "no_body",
@@ -180,12 +190,11 @@ class _Call(Outcome):
         "wrote",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0917  # one positional call per request
         self,
         app: WSGIApplication,
         environ: WSGIEnvironment,
         sink: ResponseSink,
-        *,
         method: str,
         version: tuple[int, int] | None,
         keep_alive: bool,
@@ -210,8 +219,8 @@ class _Call(Outcome):
         self.body_bytes = 0
         self.wrote = False
         self.server: str | None = None  # the Server field line, CRLF included
-        self.last: Callable[..., None] = getattr(sink, "send_last", None) or sink.send
-        self.keep_check: Callable[[], bool] | None = getattr(sink, "can_keep_alive", None)
+        hooks = _hooks.get(type(sink)) or _hooks_of(sink)
+        self.hooks = hooks  # which optional ResponseSink methods the sink has
         self.paused = False
         self.room: Callable[[], bool] | None = None  # pausable: may the response go on now?
         self.result: Iterable[bytes] | None = None
@@ -270,7 +279,7 @@ class _Call(Outcome):
             lines = [f"{n}: {v}\r\n" for n, v in headers]
             return ("Status: %s\r\n%s\r\n" % (status, "".join(lines))).encode("latin-1")
         extra = ""
-        if self.keep_alive and self.keep_check is not None and not self.keep_check():
+        if self.keep_alive and self.hooks[1] and not self.sink.can_keep_alive():  # type: ignore[attr-defined]
             self.keep_alive = False
         if self.close_after or not self.keep_alive:
             self.keep_alive = False
@@ -314,7 +323,7 @@ class _Call(Outcome):
     def _send(self, parts: Sequence[bytes], last: bool = False) -> None:
         try:
             if last:
-                self.last(*parts)
+                (self.sink.send_last if self.hooks[0] else self.sink.send)(*parts)  # type: ignore[attr-defined]
             else:
                 self.sink.send(*parts)
         except OSError as exc:
@@ -531,10 +540,10 @@ def run_app(
     response is done. ``pausable``: when the sink's ``room()`` says no, return a ``paused``
     outcome rather than wait (a server that serves many clients on one thread resumes it later).
     """
-    call = _Call(app, environ, sink, method=method, version=version, keep_alive=keep_alive)
+    call = _Call(app, environ, sink, method, version, keep_alive)
     if server_header is not None:
         call.server = _server_lines.get(server_header) or _server_line(server_header)
     if pausable:
-        call.room = getattr(sink, "room", None)
+        call.room = sink.room if call.hooks[2] else None  # type: ignore[attr-defined]
     call.guarded(call.begin)
     return call

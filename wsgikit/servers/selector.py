@@ -35,7 +35,7 @@ from wsgikit.gateway import (
 from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, RESUME, WAIT, Connection
 from wsgikit.servers._loop import EventServer, run_until_signal
-from wsgikit.types import WSGIApplication, WSGIEnvironment
+from wsgikit.types import WSGIApplication
 
 __all__ = ["HTTPConnection", "Server", "serve"]
 
@@ -83,20 +83,6 @@ def _error_response(status: int, detail: str, server_header: str | None) -> byte
     return head.encode("latin-1") + body
 
 
-class _Exchange:
-    """A request being answered: what the access log and the connection's fate need after."""
-
-    __slots__ = ("environ", "outcome", "req", "started")
-
-    def __init__(
-        self, environ: WSGIEnvironment, outcome: Outcome, req: _Request | None, started: float
-    ) -> None:
-        self.environ = environ
-        self.outcome = outcome
-        self.req = req
-        self.started = started  # 0.0: no access log
-
-
 class _Request:
     """A request with a body: its head, the body as it arrives, and whether it ended or broke."""
 
@@ -122,7 +108,7 @@ class HTTPConnection(Connection):
     the protocol. ``receiving`` is the request whose body is still arriving.
     """
 
-    __slots__ = ("current", "parser", "pending", "queue", "receiving")
+    __slots__ = ("current", "parser", "pending", "queue", "receiving", "started")
 
     server: Server
 
@@ -132,7 +118,8 @@ class HTTPConnection(Connection):
         self.queue: deque[RequestHead | _Request | _Failure] = deque()
         self.receiving: _Request | None = None
         self.current: _Request | None = None  # the request being served, if it has a body
-        self.pending: _Exchange | None = None  # inline: a response paused for a slow client
+        self.pending: Outcome | None = None  # inline: a response paused for a slow client
+        self.started = 0.0  # when the current request's app was called (0.0: no access log)
 
     def add(self, events: list[Any]) -> None:
         queue = self.queue
@@ -169,9 +156,9 @@ class HTTPConnection(Connection):
         req, self.current = self.current, None
         if req is not None:
             req.body.close()
-        exchange, self.pending = self.pending, None
-        if exchange is not None:
-            exchange.outcome.abandon()
+        outcome, self.pending = self.pending, None
+        if outcome is not None:
+            outcome.abandon()
 
     def ready(self) -> bool:
         """The first request can be served: its whole body is in (or broke), or, when bodies
@@ -264,19 +251,19 @@ class HTTPConnection(Connection):
         """
         server = self.server
         while True:
-            exchange = self.pending
-            if exchange is not None:
+            outcome = self.pending
+            if outcome is not None:
                 self.pending = None
-                exchange.outcome.resume()
+                outcome.resume()
             else:
-                exchange = self.start_next()
-                if exchange is None:
+                outcome = self.start_next()
+                if outcome is None:
                     return  # a protocol error was answered; the connection closes
-            if exchange.outcome.paused:
-                self.pending = exchange
+            if outcome.paused:
+                self.pending = outcome
                 server.write_later(self, RESUME)
                 return
-            if not self.end(exchange):
+            if not self.end(outcome):
                 server.linger(self)  # the loop lingers so the client reads the response whole
                 return
             if self.unsent_size > server.write_buffer or not self.ready():
@@ -289,7 +276,7 @@ class HTTPConnection(Connection):
                 return
         server.release(self)
 
-    def start_next(self) -> _Exchange | None:
+    def start_next(self) -> Outcome | None:
         """Take the next request off the queue and run the app; None if it was a bad one."""
         item = self.queue.popleft()
         if isinstance(item, _Failure):  # a bad request after good ones: answer, then close
@@ -306,7 +293,7 @@ class HTTPConnection(Connection):
         self.current = item
         return self.start(item.head, item)
 
-    def start(self, head: RequestHead, req: _Request | None) -> _Exchange:
+    def start(self, head: RequestHead, req: _Request | None) -> Outcome:
         """Run the app for one request (inline, its response may pause)."""
         server = self.server
         if req is None:
@@ -319,9 +306,9 @@ class HTTPConnection(Connection):
         if req is not None and head.chunked and req.body.ended:
             # Apps that read CONTENT_LENGTH bytes (Django, WebOb) would read nothing without it.
             environ["CONTENT_LENGTH"] = str(req.body.size)
-        started = time.perf_counter() if access_log.isEnabledFor(logging.INFO) else 0.0
+        self.started = time.perf_counter() if access_log.isEnabledFor(logging.INFO) else 0.0
         self.mark = self.unsent_size
-        outcome = run_app(
+        return run_app(
             server.app,
             environ,
             self,
@@ -331,15 +318,13 @@ class HTTPConnection(Connection):
             server_header=server.server_header,
             pausable=not server.threads,
         )
-        return _Exchange(environ, outcome, req, started)
 
-    def end(self, exchange: _Exchange) -> bool:
+    def end(self, outcome: Outcome) -> bool:
         """A response is done: log it, finish with its body; whether the connection stays."""
-        outcome = exchange.outcome
-        if exchange.started:
-            elapsed = time.perf_counter() - exchange.started
-            log_access(exchange.environ, outcome.status, outcome.body_bytes, elapsed)
-        req = exchange.req
+        if self.started:
+            elapsed = time.perf_counter() - self.started
+            log_access(outcome.environ, outcome.status, outcome.body_bytes, elapsed)
+        req = self.current
         if req is None:
             return outcome.keep_alive
         try:
