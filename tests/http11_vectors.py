@@ -172,6 +172,11 @@ VALID: list[Vector] = [
         ok(Req(headers=((b"X_Forwarded_For", b"1"),))),
     ),
     (
+        "content-type",
+        POST + b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 0\r\n\r\n",
+        ok(posted(b"", headers=((b"Content-Type", b"text/plain; charset=utf-8"),))),
+    ),
+    (
         "repeated-other-header",
         b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\nX: 2\r\n\r\n",
         ok(Req(headers=((b"X", b"1"), (b"X", b"2")))),
@@ -356,6 +361,22 @@ INVALID: list[Vector] = [
         "too-many-headers",
         b"GET / HTTP/1.1\r\nHost: a\r\nX: 0\r\n" + MANY_HEADERS + b"\r\n",
         err(431),
+    ),
+    # -- Content-Type is a singleton (RFC 9110 §8.3): never merged, never last-wins
+    (
+        "content-type-repeated",
+        POST + b"Content-Type: text/plain\r\nContent-Type: text/html\r\nContent-Length: 0\r\n\r\n",
+        err(400),
+    ),
+    (
+        "content-type-repeated-equal",
+        POST + b"Content-Type: a/b\r\ncontent-type: a/b\r\nContent-Length: 0\r\n\r\n",
+        err(400),
+    ),
+    (
+        "content-type-repeated-empty",
+        b"GET / HTTP/1.1\r\nHost: a\r\nContent-Type:\r\nContent-Type:\r\n\r\n",
+        err(400),
     ),
     # -- Host (RFC 9112 §3.2)
     ("host-missing", b"GET / HTTP/1.1\r\n\r\n", err(400)),
