@@ -255,6 +255,13 @@ VALID: list[Vector] = [
     ("chunked-trailer", CHUNKED + b"3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n", ok(chunked(b"abc"))),
     ("chunked-trailers", CHUNKED + b"0\r\nA: 1\r\nB:\t2 \r\nC:\r\n\r\n", ok(chunked(b""))),
     ("chunked-trailer-framing-name", CHUNKED + b"0\r\nContent-Length: 5\r\n\r\n", ok(chunked(b""))),
+    # Trailers never reach the head (RFC 9110 §6.5.2): a Host there leaves the request's host alone
+    ("chunked-trailer-host", CHUNKED + b"0\r\nHost: evil.example\r\n\r\n", ok(chunked(b""))),
+    (
+        "chunked-trailer-te",
+        CHUNKED + b"0\r\nTransfer-Encoding: chunked\r\n\r\n" + GET,
+        ok(chunked(b""), R),
+    ),
     (
         "chunked-data-has-crlf",
         CHUNKED + b"7\r\n\r\n0\r\n\r\n\r\n0\r\n\r\n",
