@@ -64,6 +64,11 @@ def chunked(body: bytes, **kw: object) -> Req:
     return Req("POST", chunked=True, body=body, **kw)  # type: ignore[arg-type]
 
 
+def chunk_line(rest: bytes) -> bytes:
+    """A chunked POST whose first chunk is "abc" with ``rest`` after its size "3", before CRLF."""
+    return CHUNKED + b"3" + rest + b"\r\nabc\r\n0\r\n\r\n"
+
+
 def with_body(body: bytes) -> bytes:
     return POST + b"Content-Length: %d\r\n\r\n" % len(body) + body
 
@@ -167,6 +172,11 @@ VALID: list[Vector] = [
         ok(Req(headers=((b"X_Forwarded_For", b"1"),))),
     ),
     (
+        "content-type",
+        POST + b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 0\r\n\r\n",
+        ok(posted(b"", headers=((b"Content-Type", b"text/plain; charset=utf-8"),))),
+    ),
+    (
         "repeated-other-header",
         b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\nX: 2\r\n\r\n",
         ok(Req(headers=((b"X", b"1"), (b"X", b"2")))),
@@ -227,9 +237,31 @@ VALID: list[Vector] = [
         CHUNKED + b'3;n="a\\"b\\\\"\r\nabc\r\n0\r\n\r\n',
         ok(chunked(b"abc")),
     ),
+    # BWS around ";" and "=" (RFC 9112 §7.1.1; RFC 9110 §5.6.3: a recipient MUST parse it)
+    ("chunk-ext-bws-before-semicolon", chunk_line(b" ;a"), ok(chunked(b"abc"))),
+    ("chunk-ext-bws-after-semicolon", chunk_line(b"; a"), ok(chunked(b"abc"))),
+    ("chunk-ext-bws-around-equals", chunk_line(b";a = b"), ok(chunked(b"abc"))),
+    ("chunk-ext-bws-tabs", chunk_line(b"\t;\ta\t=\tb"), ok(chunked(b"abc"))),
+    (
+        "chunk-ext-bws-everywhere",
+        CHUNKED + b'5; some; parameters=stuff\r\nhello\r\n0 ; last ;q = "x ; y"\r\n\r\n',
+        ok(chunked(b"hello")),
+    ),
+    (  # the chunk-size line may be 4096 bytes without its CRLF, extensions included
+        "chunk-ext-at-limit",
+        chunk_line(b";a=" + b"b" * 4092),
+        ok(chunked(b"abc")),
+    ),
     ("chunked-trailer", CHUNKED + b"3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n", ok(chunked(b"abc"))),
     ("chunked-trailers", CHUNKED + b"0\r\nA: 1\r\nB:\t2 \r\nC:\r\n\r\n", ok(chunked(b""))),
     ("chunked-trailer-framing-name", CHUNKED + b"0\r\nContent-Length: 5\r\n\r\n", ok(chunked(b""))),
+    # Trailers never reach the head (RFC 9110 §6.5.2): a Host there leaves the request's host alone
+    ("chunked-trailer-host", CHUNKED + b"0\r\nHost: evil.example\r\n\r\n", ok(chunked(b""))),
+    (
+        "chunked-trailer-te",
+        CHUNKED + b"0\r\nTransfer-Encoding: chunked\r\n\r\n" + GET,
+        ok(chunked(b""), R),
+    ),
     (
         "chunked-data-has-crlf",
         CHUNKED + b"7\r\n\r\n0\r\n\r\n\r\n0\r\n\r\n",
@@ -336,6 +368,22 @@ INVALID: list[Vector] = [
         "too-many-headers",
         b"GET / HTTP/1.1\r\nHost: a\r\nX: 0\r\n" + MANY_HEADERS + b"\r\n",
         err(431),
+    ),
+    # -- Content-Type is a singleton (RFC 9110 §8.3): never merged, never last-wins
+    (
+        "content-type-repeated",
+        POST + b"Content-Type: text/plain\r\nContent-Type: text/html\r\nContent-Length: 0\r\n\r\n",
+        err(400),
+    ),
+    (
+        "content-type-repeated-equal",
+        POST + b"Content-Type: a/b\r\ncontent-type: a/b\r\nContent-Length: 0\r\n\r\n",
+        err(400),
+    ),
+    (
+        "content-type-repeated-empty",
+        b"GET / HTTP/1.1\r\nHost: a\r\nContent-Type:\r\nContent-Type:\r\n\r\n",
+        err(400),
     ),
     # -- Host (RFC 9112 §3.2)
     ("host-missing", b"GET / HTTP/1.1\r\n\r\n", err(400)),
@@ -469,13 +517,29 @@ INVALID: list[Vector] = [
     ("chunk-size-not-hex", CHUNKED + b"g\r\nabc\r\n0\r\n\r\n", err(400)),
     ("chunk-size-17-digits", CHUNKED + b"00000000000000003\r\nabc\r\n0\r\n\r\n", err(400)),
     ("chunk-size-overflow", CHUNKED + b"10000000000000000\r\nabc\r\n0\r\n\r\n", err(400)),
-    ("chunk-ext-empty", CHUNKED + b"3;\r\nabc\r\n0\r\n\r\n", err(400)),
-    ("chunk-ext-no-name", CHUNKED + b"3;=v\r\nabc\r\n0\r\n\r\n", err(400)),
-    ("chunk-ext-no-value", CHUNKED + b"3;a=\r\nabc\r\n0\r\n\r\n", err(400)),
-    ("chunk-ext-open-quote", CHUNKED + b'3;a="b\r\nabc\r\n0\r\n\r\n', err(400)),
-    ("chunk-ext-space", CHUNKED + b"3;a b\r\nabc\r\n0\r\n\r\n", err(400)),
-    ("chunk-ext-bws", CHUNKED + b"3 ;a\r\nabc\r\n0\r\n\r\n", err(400)),
-    ("chunk-ext-ctl", CHUNKED + b"3;a=\x01\r\nabc\r\n0\r\n\r\n", err(400)),
+    ("chunk-ext-empty", chunk_line(b";"), err(400)),
+    ("chunk-ext-no-name", chunk_line(b";=v"), err(400)),
+    ("chunk-ext-no-value", chunk_line(b";a="), err(400)),
+    ("chunk-ext-open-quote", chunk_line(b';a="b'), err(400)),
+    ("chunk-ext-space", chunk_line(b";a b"), err(400)),
+    # chunk-ext whitespace is BWS (SP, HTAB) before ";" and "=" only, and the line ends at CRLF
+    ("chunk-ext-bws-no-name", chunk_line(b"; "), err(400)),
+    ("chunk-ext-bws-no-value", chunk_line(b";a= "), err(400)),
+    ("chunk-ext-bws-two-semicolons", chunk_line(b"; ;a"), err(400)),
+    ("chunk-ext-trailing-bws", chunk_line(b";a "), err(400)),
+    ("chunk-ext-trailing-bws-value", chunk_line(b";a=b\t"), err(400)),
+    ("chunk-ext-bws-vertical-tab", chunk_line(b"\x0b;a"), err(400)),
+    ("chunk-ext-bws-form-feed", chunk_line(b";\x0ca"), err(400)),
+    ("chunk-ext-bws-bare-cr", chunk_line(b" \r;a"), err(400)),
+    ("chunk-ext-bare-cr-in-value", chunk_line(b";a=b\rc"), err(400)),
+    ("chunk-ext-bare-lf", CHUNKED + b"3;a\nabc\r\n0\r\n\r\n", err(400)),
+    ("chunk-ext-lf-in-quotes", chunk_line(b';a="b\nc"'), err(400)),
+    ("chunk-ext-nul", chunk_line(b";a\x00"), err(400)),
+    ("chunk-ext-nul-in-quotes", chunk_line(b';a="\x00"'), err(400)),
+    ("chunk-ext-bws-between-digits", CHUNKED + b"1 0;a\r\n0123456789abcdef\r\n0\r\n\r\n", err(400)),
+    ("chunk-ext-bws-before-size", CHUNKED + b" 3;a\r\nabc\r\n0\r\n\r\n", err(400)),
+    ("chunk-ext-too-long", chunk_line(b";a=" + b"b" * 4093), err(400)),
+    ("chunk-ext-ctl", chunk_line(b";a=\x01"), err(400)),
     ("chunk-data-too-long", CHUNKED + b"3\r\nabcd\r\n0\r\n\r\n", err(400)),
     ("chunk-data-lf-only", CHUNKED + b"3\r\nabc\n0\r\n\r\n", err(400)),
     ("chunk-lines-lf-only", CHUNKED + b"3\nabc\n0\n\n", err(400)),

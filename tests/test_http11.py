@@ -514,6 +514,11 @@ def test_long_header_section_fails_at_the_first_byte_too_many() -> None:
         pytest.param(b"GET  / HTTP/1.1\r\n", "malformed request line", id="double-space"),
         pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", "repeated Host", id="host"),
         pytest.param(
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\ncontent-type: a/c\r\n\r\n",
+            "repeated Content-Type",
+            id="content-type",
+        ),
+        pytest.param(
             CHUNKED_HEAD + b"A: 1\r\n 2\r\n\r\n", "obsolete line folding", id="trailer-fold"
         ),
         pytest.param(

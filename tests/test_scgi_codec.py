@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import pytest
 
 from wsgikit._scgi import END, SCGIError, SCGIEvent, SCGIParser, SCGIRequest, encode_request
@@ -166,8 +169,17 @@ HOSTILE = [
     pytest.param(b"3:abc,", "must end with a NUL", id="no-trailing-nul"),
     pytest.param(raw(*CL0, b"SCGI"), "odd number", id="odd-strings"),
     pytest.param(raw(*CL0, b"", b"x", b"SCGI", b"1"), "empty name", id="empty-name"),
-    pytest.param(raw(*CL0, b"SCGI", b"1", b"A", b"", b"A", b""), "appears twice", id="duplicate"),
-    pytest.param(raw(*CL0, *CL0, b"SCGI", b"1"), "appears twice", id="duplicate-cl"),
+    pytest.param(
+        raw(*CL0, b"SCGI", b"1", b"CONTENT_LENGTH", b"5", body=b"hello"),
+        "CONTENT_LENGTH given twice",
+        id="cl-repeated-different",
+    ),
+    pytest.param(
+        raw(*CL0, b"SCGI", b"1", b"CONTENT_LENGTH", b"00"),
+        "CONTENT_LENGTH given twice",
+        id="cl-repeated-other-spelling",
+    ),
+    pytest.param(raw(*CL0, b"SCGI", b"1", b"SCGI", b"2"), 'must be "1"', id="scgi-repeated-2"),
     pytest.param(
         raw(b"SCGI", b"1", *CL0), "first SCGI header must be CONTENT_LENGTH", id="cl-not-first"
     ),
@@ -265,3 +277,45 @@ def test_feed_eof_before_end_raises(data: bytes, match: str) -> None:
 def test_constructor_rejects_bad_limits(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="must be"):
         SCGIParser(**kwargs)
+
+
+# -- names sent twice (nginx: scgi_param HTTP_HOST $http_host after the stock HTTP_HOST $host) --
+
+TWICE = raw(*CL0, b"SCGI", b"1", b"HTTP_HOST", b"a", b"X", b"y", b"HTTP_HOST", b"a:8080")
+
+
+@pytest.mark.parametrize(
+    "feed",
+    [pytest.param(SCGIParser.feed, id="whole"), pytest.param(bytewise, id="bytewise")],
+)
+def test_repeated_name_keeps_its_first_place_and_last_value(
+    feed: Callable[[SCGIParser, bytes], list[SCGIEvent]],
+) -> None:
+    headers = [CL0, (b"SCGI", b"1"), (b"HTTP_HOST", b"a:8080"), (b"X", b"y")]
+    assert feed(SCGIParser(), TWICE) == [SCGIRequest(headers, 0, [b"HTTP_HOST"]), END]
+
+
+def test_repeated_identical_content_length_is_accepted() -> None:
+    events = SCGIParser().feed(
+        raw(b"CONTENT_LENGTH", b"2", b"SCGI", b"1", b"CONTENT_LENGTH", b"2", body=b"hi")
+    )
+    assert events == [
+        SCGIRequest([(b"CONTENT_LENGTH", b"2"), (b"SCGI", b"1")], 2, [b"CONTENT_LENGTH"]),
+        b"hi",
+        END,
+    ]
+
+
+def test_repeats_are_logged_once_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    data = raw(*CL0, b"SCGI", b"1", b"A", b"1", b"B", b"1", b"A", b"2", b"B", b"2", b"A", b"3")
+    with caplog.at_level(logging.DEBUG, "wsgikit.error"):
+        SCGIParser().feed(data)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.DEBUG, "SCGI headers sent more than once, the last value wins: A, B")
+    ]
+
+
+def test_no_repeats_no_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, "wsgikit.error"):
+        SCGIParser().feed(REQUEST)
+    assert not caplog.records

@@ -250,9 +250,10 @@ _PROTOCOLS = {(1, 1): "HTTP/1.1", (1, 0): "HTTP/1.0"}
 def build_environ(head: HTTPRequest, conn: ConnectionInfo, body: InputStream) -> WSGIEnvironment:
     """The PEP 3333 environ of an HTTP request: latin-1 "bytes-as-str" values, HTTP_* headers."""
     environ = conn.base.copy()
+    # OPTIONS * (RFC 9112 §3.2.4) keeps its "*" in PATH_INFO, as gunicorn, waitress, werkzeug and
+    # wsgiref.simple_server pass it: the app can tell it from a request for the root ("" or "/").
+    # wsgiref.validate refuses it (RFC 3875 §4.1.5 wants "" or "/..."); PEP 3333 does not.
     path = head.path
-    if path == b"*":  # OPTIONS * (RFC 9112 §3.2.4) names no resource: REQUEST_URI keeps the "*"
-        path = b""
     path_info = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
     script_name: str = environ["SCRIPT_NAME"]
     if script_name and (path_info == script_name or path_info.startswith(script_name + "/")):

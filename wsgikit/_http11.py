@@ -15,7 +15,8 @@ call (``feed(b"")`` is enough), so the requests before the bad bytes can still b
 Python frames each message (head end, body length, chunked framing), so limits are exact and one
 request's bytes are never read as another's; llhttp tokenises and checks the head in C. What llhttp
 lets through is refused here (doubled spaces, HTTP/0.9, fragments, other versions, bare LF before
-a request, Host, Transfer-Encoding and Expect rules, Content-Length >= 2**63).
+a request, Host, Transfer-Encoding and Expect rules, Content-Length >= 2**63, a repeated
+Content-Type).
 """
 
 from __future__ import annotations
@@ -151,13 +152,14 @@ class EndOfMessage:
 END_OF_MESSAGE: Final = EndOfMessage()
 Event: TypeAlias = RequestHead | bytes | EndOfMessage
 
-_HOST, _CL, _TE, _CONN, _EXPECT = range(5)
+_HOST, _CL, _TE, _CONN, _EXPECT, _CT = range(6)
 _SPECIAL: Final = {
     b"host": _HOST,
     b"content-length": _CL,
     b"transfer-encoding": _TE,
     b"connection": _CONN,
     b"expect": _EXPECT,
+    b"content-type": _CT,
 }
 _MAX_CHUNK_LINE: Final = 4096  # chunk-size line with extensions, without CRLF
 
@@ -461,7 +463,7 @@ class RequestParser:
         if len(headers) > limits.max_headers:
             raise ProtocolError(431, "too many header fields")
         host = cl = te = None
-        close = keep = expect = bad_expect = False
+        close = keep = expect = bad_expect = typed = False
         special = _SPECIAL
         for name, value in headers:
             kind = special.get(name.lower())
@@ -499,6 +501,13 @@ class RequestParser:
                     options = [o.strip(b" \t") for o in v.split(b",")]
                     close = close or b"close" in options
                     keep = keep or b"keep-alive" in options
+            elif kind == _CT:
+                # A singleton field (RFC 9110 §8.3, §5.3): two lines cannot be combined into one
+                # media type, and CONTENT_TYPE holds one (PEP 3333). Merging or last-wins would
+                # let the app and a proxy before us see different types; gunicorn, waitress: 400.
+                if typed:
+                    raise _bad("repeated Content-Type")
+                typed = True
             elif value.lower() == b"100-continue":  # Expect; RFC 9110 §10.1.1
                 expect = True
             else:

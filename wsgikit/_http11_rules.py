@@ -39,8 +39,14 @@ _REG_NAME: Final = _ALPHA + _DIGITS + b"-._~%!$&'()*+,;="
 
 _QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'  # RFC 9110 §5.6.4
 _TOKEN_RE = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
-# chunk-ext (RFC 9112 §7.1.1) without the optional BWS: no client sends it, llhttp refuses it too.
-_CHUNK_EXT: Final = re.compile(rb"(?:;%s(?:=(?:%s|%s))?)+" % (_TOKEN_RE, _TOKEN_RE, _QUOTED))
+# chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) (RFC 9112 §7.1.1), and
+# RFC 9110 §5.6.3 says a recipient MUST parse BWS. BWS is SP/HTAB only and never ends the list, so
+# what decides framing stays strict: the line ends at CRLF, and a bare CR or LF, NUL, other
+# controls, a missing name or trailing whitespace are refused (the chunk-ext smuggling vectors).
+_BWS = rb"[ \t]*"
+_CHUNK_EXT: Final = re.compile(
+    rb"(?:%s;%s%s(?:%s=%s(?:%s|%s))?)+" % (_BWS, _BWS, _TOKEN_RE, _BWS, _BWS, _TOKEN_RE, _QUOTED)
+)
 
 # Methods llhttp recognises in requests, minus CONNECT (a WSGI server does not tunnel) and PRI (the
 # HTTP/2 preface); any other well-formed method gets 501 (RFC 9110 §9.1).
@@ -101,12 +107,12 @@ def _chunk_size(line: bytes) -> int:
     """RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF (the line without its LF); the size."""
     if line[-1:] != b"\r":
         raise _bad("bare LF after chunk size")
-    semi = line.find(b";")
+    semi = line.find(b";")  # the first ";" starts chunk-ext: no ";" in chunk-size or BWS
     if semi < 0:
         digits = line[:-1]
     else:
-        digits = line[:semi]
-        if not _CHUNK_EXT.fullmatch(line, semi, len(line) - 1):
+        digits = line[:semi].rstrip(b" \t")
+        if not _CHUNK_EXT.fullmatch(line, len(digits), len(line) - 1):
             raise _bad("malformed chunk extension")
     # Plain hex only: no sign, "0x", spaces or "_" (int() would take those); 16 digits at most
     # so a size always fits in 64 bits (RFC 9112 §7.1 asks to guard against overflow).

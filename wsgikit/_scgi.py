@@ -14,12 +14,14 @@ connection (SCGI protocol, python.ca/scgi/protocol.txt §2). Protocol violations
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
 _MAX_DIGITS: Final = 7  # netstring length: at most 7 digits (9,999,999 bytes of headers)
 _MAX_CL_DIGITS: Final = 18  # CONTENT_LENGTH beyond 10**18 bytes is hostile, not a real body
+_log = logging.getLogger("wsgikit.error")
 
 
 class SCGIError(Exception):
@@ -28,10 +30,15 @@ class SCGIError(Exception):
 
 @dataclass(slots=True)
 class SCGIRequest:
-    """The netstring of headers arrived: ``headers`` in wire order, CONTENT_LENGTH first."""
+    """The netstring of headers arrived: ``headers`` in wire order, CONTENT_LENGTH first.
+
+    A name sent more than once appears once, where it came first, with its last value;
+    ``repeated`` lists such names.
+    """
 
     headers: list[tuple[bytes, bytes]]
     content_length: int
+    repeated: list[bytes] = field(default_factory=list)
 
 
 class SCGIEnd(enum.Enum):
@@ -65,9 +72,10 @@ def encode_request(headers: Iterable[tuple[bytes, bytes]], body: bytes = b"") ->
     return b"%d:%s,%s" % (len(block), block, body)
 
 
-def _parse_headers(block: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
-    # protocol.txt §3: headers ::= (name NUL value NUL)*, name non-empty, no duplicates, the first
-    # header is CONTENT_LENGTH with 1*DIGIT, and "SCGI" must be present with the value "1".
+def _parse_headers(block: bytes) -> tuple[list[tuple[bytes, bytes]], int, list[bytes]]:
+    """(headers with one value a name, CONTENT_LENGTH, the names that came more than once)."""
+    # protocol.txt §3: headers ::= (name NUL value NUL)*, name non-empty, the first header is
+    # CONTENT_LENGTH with 1*DIGIT, and "SCGI" must be present with the value "1".
     if not block:
         raise SCGIError("SCGI header block is empty (CONTENT_LENGTH must come first)")
     if not block.endswith(b"\0"):
@@ -75,26 +83,43 @@ def _parse_headers(block: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
     fields = block[:-1].split(b"\0")
     if len(fields) % 2:
         raise SCGIError(f"SCGI header block holds an odd number ({len(fields)}) of strings")
-    headers = list(zip(fields[0::2], fields[1::2], strict=True))
-    seen: set[bytes] = set()
-    for name, _value in headers:
-        if not name:
-            raise SCGIError("SCGI header with an empty name")
-        if name in seen:
-            raise SCGIError(f"SCGI header {name[:64]!r} appears twice")
-        seen.add(name)
-    first, length = headers[0]
+    pairs = list(zip(fields[0::2], fields[1::2], strict=True))
+    first, length = pairs[0]
     if first != b"CONTENT_LENGTH":
         raise SCGIError(f"first SCGI header must be CONTENT_LENGTH, got {first[:64]!r}")
+    # protocol.txt says "duplicate names are not allowed", but nginx sends a name twice when
+    # scgi_param sets one its stock scgi_params already set (HTTP_HOST: $host, then $http_host);
+    # nginx and Apache let the last value win for FastCGI, and so do we here.
+    merged: dict[bytes, bytes] = {}  # first position, last value
+    for name, value in pairs:
+        if not name:
+            raise SCGIError("SCGI header with an empty name")
+        if name == b"CONTENT_LENGTH" and value != length:
+            # The first CONTENT_LENGTH frames the body (protocol.txt §3): a different later one
+            # is the web server contradicting itself about the framing, and whichever value the
+            # app saw, it could read a body that is not the one sent. Same rule as RFC 9110 §8.6.
+            raise SCGIError(f"SCGI CONTENT_LENGTH given twice: {length[:64]!r}, {value[:64]!r}")
+        if name == b"SCGI" and value != b"1":
+            raise SCGIError(f'SCGI header "SCGI" must be "1" ({value[:64]!r})')
+        merged[name] = value
     if not length.isdigit():  # bytes.isdigit() is ASCII-only
         raise SCGIError(f"SCGI CONTENT_LENGTH {length[:64]!r} is not a decimal number")
     if len(length.lstrip(b"0")) > _MAX_CL_DIGITS:
         raise SCGIError(f"SCGI CONTENT_LENGTH {length[:64]!r} is too large")
-    scgi = [value for name, value in headers if name == b"SCGI"]
-    if scgi != [b"1"]:
-        got = repr(scgi[0][:64]) if scgi else "missing"
-        raise SCGIError(f'SCGI header "SCGI" must be "1" ({got})')
-    return headers, int(length)
+    if b"SCGI" not in merged:
+        raise SCGIError('SCGI header "SCGI" must be "1" (missing)')
+    repeated = [] if len(merged) == len(pairs) else _repeated(pairs)
+    return list(merged.items()), int(length), repeated
+
+
+def _repeated(pairs: list[tuple[bytes, bytes]]) -> list[bytes]:
+    seen: set[bytes] = set()
+    again: dict[bytes, None] = {}  # in order, once each
+    for name, _value in pairs:
+        if name in seen:
+            again[name] = None
+        seen.add(name)
+    return list(again)
 
 
 class SCGIParser:
@@ -202,9 +227,12 @@ class SCGIParser:
         if buf[end] != ord(","):
             raise SCGIError(f"SCGI netstring ends with {bytes(buf[end : end + 1])!r}, expected ','")
         start = buf.index(b":") + 1
-        headers, content_length = _parse_headers(bytes(buf[start:end]))
+        headers, content_length, repeated = _parse_headers(bytes(buf[start:end]))
         if self._max_body is not None and content_length > self._max_body:
             raise SCGIError(
                 f"SCGI CONTENT_LENGTH {content_length} exceeds the limit of {self._max_body}"
             )
-        return SCGIRequest(headers, content_length)
+        if repeated:  # one request a connection: at most one line a connection
+            names = ", ".join(name[:64].decode("latin-1") for name in repeated[:8])
+            _log.debug("SCGI headers sent more than once, the last value wins: %s", names)
+        return SCGIRequest(headers, content_length, repeated)

@@ -12,6 +12,7 @@ import io
 import socket
 from collections.abc import Iterator
 from typing import Any
+from wsgiref.validate import validator
 
 import pytest
 
@@ -28,11 +29,22 @@ def echo(environ: Any, start_response: Any) -> list[bytes]:
     return [body]
 
 
+VALIDATED = validator(echo)
+
+
+def app(environ: Any, start_response: Any) -> Any:
+    """``echo`` under wsgiref.validate, but for ``OPTIONS *``: its PATH_INFO "*" (as gunicorn and
+    waitress pass it) is refused by the validator, which wants "" or "/..." (RFC 3875 §4.1.5)."""
+    if environ["REQUEST_URI"] == "*":
+        return echo(environ, start_response)
+    return VALIDATED(environ, start_response)
+
+
 @pytest.fixture(
     scope="module", params=[pytest.param(4, id="threads"), pytest.param(0, id="inline")]
 )
 def server(request: pytest.FixtureRequest) -> Iterator[Running]:
-    with running(echo, threads=request.param, header_timeout=5) as srv:
+    with running(app, validate=False, threads=request.param, header_timeout=5) as srv:
         yield srv
 
 
@@ -84,3 +96,9 @@ def test_vector(server: Running, data: bytes, outcome: Outcome) -> None:
     if outcome.error is not None and not outcome.at_eof:
         last_head = raw[raw.rindex(b"HTTP/1.1 ") :].split(b"\r\n\r\n", 1)[0]
         assert b"\r\nConnection: close" in last_head
+
+
+def test_options_asterisk_reaches_the_app_as_path_info_star(server: Running) -> None:
+    raw = exchange(server, b"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200 ")
+    assert raw.endswith(b"\r\n\r\nOPTIONS * 0")

@@ -122,6 +122,18 @@ def test_https_on_sets_the_url_scheme(serve: Serve) -> None:
     assert raw.endswith(b"\r\n\r\nhttps")
 
 
+def test_a_name_sent_twice_gets_its_last_value(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    # nginx with the stock scgi_params (HTTP_HOST $host) plus "scgi_param HTTP_HOST $http_host".
+    block = scgi(HTTP_HOST="example.org")[:-1].partition(b":")[2]  # netstring content, no ","
+    block += b"HTTP_HOST\0example.org:8080\0"
+    with caplog.at_level(logging.DEBUG, "wsgikit.error"), serve(show("HTTP_HOST")) as srv:
+        raw = srv.request(b"%d:%s," % (len(block), block))
+    assert raw == b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nexample.org:8080"
+    assert "sent more than once, the last value wins: HTTP_HOST" in caplog.text
+
+
 def test_app_error_is_a_500_with_the_traceback_in_the_log(
     serve: Serve, caplog: pytest.LogCaptureFixture
 ) -> None:
