@@ -106,6 +106,9 @@ class SubDict(dict[str, Any]):
             make_environ(PATH_INFO="x"), "PATH_INFO must be empty or start", id="path-info"
         ),
         pytest.param(
+            make_environ(PATH_INFO="*"), "PATH_INFO must be empty or start", id="asterisk-get"
+        ),
+        pytest.param(
             make_environ("", SCRIPT_NAME="/"), "SCRIPT_NAME must not be '/'", id="script-slash"
         ),
         pytest.param(
@@ -126,6 +129,13 @@ def test_broken_environ_is_named(environ: Any, message: str, hello_app: WSGIAppl
     with pytest.raises(LintError) as caught:
         Lenient().run(LintMiddleware(hello_app), environ)
     assert message in str(caught.value)
+
+
+def test_options_asterisk_may_have_path_info_asterisk(hello_app: WSGIApplication) -> None:
+    environ = make_environ(method="OPTIONS", PATH_INFO="*", REQUEST_URI="*")
+    server = Lenient()
+    server.run(LintMiddleware(hello_app), environ)
+    assert server.calls[0][0].startswith("200")
 
 
 def test_application_called_with_keywords_is_named(hello_app: WSGIApplication) -> None:

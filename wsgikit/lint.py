@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn
 
 from wsgikit._wsgi_rules import HOP_BY_HOP
-from wsgikit.types import WSGIApplication
+from wsgikit.types import WSGIApplication, WSGIEnvironment
 
 __all__ = ["LintError", "LintMiddleware"]
 
@@ -62,6 +62,12 @@ _Fail = Callable[[str, str], NoReturn]
 
 class LintError(AssertionError):
     """A broken WSGI rule; ``str(err)`` is ``"<rule>: <what happened>"``."""
+
+
+def _asterisk(environ: WSGIEnvironment, key: str) -> bool:
+    """``OPTIONS *`` (RFC 9112 §3.2.4) names no path: PATH_INFO "*", as gunicorn and waitress
+    give it (wsgiref.validate, older than that habit, refuses it)."""
+    return key == "PATH_INFO" and environ[key] == "*" and environ.get("REQUEST_METHOD") == "OPTIONS"
 
 
 def _raise(rule: str, detail: str) -> NoReturn:
@@ -131,8 +137,9 @@ def _check_environ(environ: Any, fail: _Fail) -> None:
             if not hasattr(environ[key], name):
                 fail(_STREAMS, f"{key} ({_short(environ[key])}) has no {name}()")
     for key in ("SCRIPT_NAME", "PATH_INFO"):
-        if environ.get(key) and not environ[key].startswith("/"):
-            fail(_ENVIRON, f"{key} must be empty or start with '/', got {environ[key]!r}")
+        value = environ.get(key)
+        if value and not value.startswith("/") and not _asterisk(environ, key):
+            fail(_ENVIRON, f"{key} must be empty or start with '/', got {value!r}")
     if environ.get("CONTENT_LENGTH") and not _digits(environ["CONTENT_LENGTH"]):
         fail(_ENVIRON, f"CONTENT_LENGTH must be digits, got {environ['CONTENT_LENGTH']!r}")
     if not environ.get("SCRIPT_NAME") and "PATH_INFO" not in environ:
