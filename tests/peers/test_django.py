@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
+from urllib3 import encode_multipart_formdata
 
 from tests.body_client import post
 from tests.body_contract import random_body
@@ -91,13 +92,20 @@ def django_nginx(nginx: Starter, fcgi_django: int) -> Peer:
 NGINX = pytest.param("nginx-fcgi", marks=pytest.mark.integration)
 
 
-@pytest.fixture(scope="module", params=["threads", "inline", NGINX])
+MODES = {
+    "threads": {"threads": 4},
+    "inline": {"threads": 0},
+    "stream": {"threads": 4, "buffer_bodies": False},
+}
+
+
+@pytest.fixture(scope="module", params=[*MODES, NGINX])
 def site(request: pytest.FixtureRequest, application: Any) -> Iterator[str]:
     """The base URL of the Django project, served each way."""
     if request.param == "nginx-fcgi":
         yield request.getfixturevalue("django_nginx").url("").rstrip("/")
         return
-    with serve_in_thread(application, threads=4 if request.param == "threads" else 0) as srv:
+    with serve_in_thread(application, **MODES[request.param]) as srv:
         yield f"http://{srv.host}:{srv.port}"
 
 
@@ -151,3 +159,24 @@ def test_chunked_upload_in_the_default_mode(application: Any) -> None:
     assert answer.status == 200, answer.body[:300]
     got = answer.json()
     assert (got["length"], got["sha256"]) == (len(data), sha256(data))
+
+
+@pytest.mark.parametrize("view", ["/body", "/files"])
+def test_a_3mb_upload_with_expect_100_continue_as_curl_sends_it(site: str, view: str) -> None:
+    """curl asks for a 100 before bodies over 1 MB. Thread mode used to give Django the first
+    65,536 bytes of a streamed body as all of it (one short read); inline spooled it whole."""
+    data = random_body(3_000_000)
+    host, port = site.removeprefix("http://").rsplit(":", 1)
+    if view == "/files":
+        body, content_type = encode_multipart_formdata({"large": ("3mb.bin", data), "n": "x"})
+    else:
+        body, content_type = data, "application/octet-stream"
+    answer = post(host, int(port), view, body, expect=True, headers={"Content-Type": content_type})
+    assert answer.status == 200, answer.body[:300]
+    got = answer.json()
+    if view == "/files":
+        assert got["files"]["large"]["size"] == len(data)
+        assert got["files"]["large"]["sha256"] == sha256(data)
+        assert got["fields"] == {"n": ["x"]}
+    else:
+        assert (got["length"], got["sha256"]) == (len(data), sha256(data))
