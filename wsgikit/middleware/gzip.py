@@ -16,6 +16,7 @@ import re
 import warnings
 from collections.abc import Iterable
 
+from wsgikit._wsgi_rules import TOKEN
 from wsgikit.middleware._compressors import Codec, make_codec
 from wsgikit.middleware._gzip_exchange import Exchange, close
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -50,8 +51,8 @@ DEFAULT_MIME_TYPES: tuple[str, ...] = (
     "image/vnd.microsoft.icon",
     "image/bmp",
 )
-_TOKEN = r"[!#$%&'*+\-.^_`|~0-9a-z]+"  # RFC 9110 §5.6.2
-_PATTERN = re.compile(rf"(?:\*/\*|{_TOKEN}/(?:\*|\*\+{_TOKEN}|{_TOKEN}))").fullmatch
+# RFC 9110 §8.3.1: type "/" subtype, each a token; "*" and "*+suffix" are our wildcards.
+_PATTERN = re.compile(rf"(?:\*/\*|{TOKEN}/(?:\*|\*\+{TOKEN}|{TOKEN}))").fullmatch
 _CACHE_SIZE = 256  # distinct Accept-Encoding / Content-Type values remembered per instance
 
 
