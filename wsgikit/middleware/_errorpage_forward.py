@@ -15,6 +15,7 @@ import io
 from collections.abc import Callable, Sequence
 from urllib.parse import unquote_to_bytes
 
+from wsgikit.middleware._close import close_iterable
 from wsgikit.types import OptExcInfo, WSGIApplication, WSGIEnvironment
 
 __all__ = [
@@ -126,9 +127,7 @@ def fetch(app: WSGIApplication, environ: WSGIEnvironment) -> tuple[str, Headers,
         for chunk in result:
             capture.chunks.append(chunk)
     finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
+        close_iterable(result)
     if capture.status is None:
         raise RuntimeError("PEP 3333: the error document app never called start_response")
     return capture.status, capture.headers, b"".join(capture.chunks)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from wsgikit.middleware._close import close_iterable
 from wsgikit.types import OptExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["call_head"]
@@ -48,9 +49,7 @@ def call_head(
                 if started:
                     break
     finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
+        close_iterable(result)
     if not started:
         raise RuntimeError("PEP 3333: the application never called start_response")
     return []

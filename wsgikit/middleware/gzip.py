@@ -17,8 +17,10 @@ import warnings
 from collections.abc import Iterable
 
 from wsgikit._wsgi_rules import TOKEN
+from wsgikit.middleware._close import close_iterable
 from wsgikit.middleware._compressors import Codec, make_codec
-from wsgikit.middleware._gzip_exchange import Exchange, close
+from wsgikit.middleware._gzip_exchange import Exchange
+from wsgikit.middleware._options import size_option
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 with warnings.catch_warnings():
@@ -103,8 +105,8 @@ class GzipMiddleware:
         if not callable(app):
             raise TypeError(f"GzipMiddleware: app must be a WSGI callable, got {app!r}")
         self.app = app
-        self.min_size = _size("min_size", min_size)
-        self.max_buffer = _size("max_buffer", max_buffer)
+        self.min_size = size_option("GzipMiddleware", "min_size", min_size)
+        self.max_buffer = size_option("GzipMiddleware", "max_buffer", max_buffer)
         if type(level) is not int:
             raise TypeError(f"GzipMiddleware: level must be an int, got {level!r}")
         self.level = level  # its range (1..9) is checked by make_codec
@@ -132,7 +134,7 @@ class GzipMiddleware:
         try:
             return exchange.body(result)
         except BaseException:
-            close(result)
+            close_iterable(result)
             raise
 
     def negotiate(self, accept_encoding: str) -> Codec | None:
@@ -173,14 +175,6 @@ class GzipMiddleware:
             return True
         _, plus, suffix = sub.rpartition("+")
         return bool(plus) and f"{kind}/*+{suffix}" in patterns
-
-
-def _size(name: str, value: object) -> int:
-    if type(value) is not int:  # bool is an int subclass but never a size
-        raise TypeError(f"GzipMiddleware: {name} must be an int, got {value!r}")
-    if value < 0:
-        raise ValueError(f"GzipMiddleware: {name} must be >= 0, got {value!r}")
-    return value
 
 
 def _strings(name: str, value: object) -> tuple[str, ...]:
