@@ -3,7 +3,7 @@
 Use it around apps that send text, JSON, JS, XML or SVG to clients over slow links. The coding is
 chosen by the q-values of Accept-Encoding (RFC 9110 §12.5.3); responses whose coding could vary
 get ``Vary: Accept-Encoding`` whether compressed or not. gzip uses the fastest deflate installed
-(python-isal, else zlib-ng, else zlib; see :mod:`wsgikit.middleware._compressors`)::
+(python-isal, else zlib-ng, else zlib; see :mod:`wsgikit.middleware.gzip._compressors`)::
 
     from wsgikit.middleware.gzip import GzipMiddleware
 
@@ -18,9 +18,9 @@ from collections.abc import Iterable
 
 from wsgikit._wsgi_rules import TOKEN
 from wsgikit.middleware._close import close_iterable
-from wsgikit.middleware._compressors import Codec, make_codec
-from wsgikit.middleware._gzip_exchange import Exchange
 from wsgikit.middleware._options import size_option
+from wsgikit.middleware.gzip._compressors import Codec, make_codec
+from wsgikit.middleware.gzip._exchange import Exchange
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 with warnings.catch_warnings():

@@ -1,4 +1,4 @@
-"""The codec layer of :mod:`wsgikit.middleware.gzip`: gzip, br and zstd behind one small interface.
+"""GzipMiddleware's coding step: gzip, br and zstd behind one small interface.
 
 gzip uses the fastest deflate installed: python-isal (``pip install wsgikit[fast]``), else
 zlib-ng, else the stdlib's zlib; all three write the same gzip format (RFC 1952). ``br`` needs
