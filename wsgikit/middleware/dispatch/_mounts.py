@@ -1,7 +1,8 @@
-"""Mount keys and Host values for :class:`~wsgikit.middleware.dispatch.Dispatcher`, normalised.
+"""Dispatcher's routing-table step: mount keys and Host values, normalised.
 
-A mount key is ``"/prefix"`` (any host) or ``"http[s]://host[:port]/prefix"``; both sides of a
-lookup go through here so that ``Example.COM:80`` on http and ``http://example.com/`` meet::
+Private to :mod:`wsgikit.middleware.dispatch`. A mount key is ``"/prefix"`` (any host) or
+``"http[s]://host[:port]/prefix"``; both sides of a lookup go through here so that
+``Example.COM:80`` on http and ``http://example.com/`` meet::
 
     parse_key("https://[::1]:8443/api/")   # -> ("[::1]:8443", "/api")
     host_key("EXAMPLE.com", "http")         # -> "example.com:80"

@@ -2,7 +2,8 @@
 
 RFC 9110 §9.3.2: a HEAD response is the GET response without content. Many apps produce the body
 anyway (PEP 3333 lets them; the server drops it); middleware that answers for the app drops it
-itself, so that what leaves the middleware is a correct HEAD response::
+itself, so that what leaves the middleware is a correct HEAD response. Shared by
+ContentLengthMiddleware and Dispatcher::
 
     if environ.get("REQUEST_METHOD") == "HEAD":
         return call_head(app, environ, start_response)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from wsgikit.middleware._headless import call_head
-from wsgikit.middleware._mount_replies import add_slash, no_mount
-from wsgikit.middleware._mounts import host_key, parse_host, parse_key
+from wsgikit.middleware._head_response import call_head
+from wsgikit.middleware.dispatch._mounts import host_key, parse_host, parse_key
+from wsgikit.middleware.dispatch._replies import add_slash, no_mount
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["Dispatcher"]

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from wsgikit.middleware._close import close_iterable
-from wsgikit.middleware._headless import call_head
-from wsgikit.middleware._length_capture import Capture
+from wsgikit.middleware._head_response import call_head
 from wsgikit.middleware._options import size_option
+from wsgikit.middleware.content_length._capture import Capture
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["ContentLengthMiddleware"]
