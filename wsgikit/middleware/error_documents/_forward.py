@@ -1,8 +1,9 @@
-"""The internal sub-request of :class:`~wsgikit.middleware.error_documents.ErrorDocuments`.
+"""ErrorDocuments' fetching step: the internal sub-request for the document, and its headers.
 
-Builds the sub-request's environ (GET, no body, no conditional or range headers, the original
-request recorded under ``wsgikit.error_documents.*``), runs it to completion, and merges the
-headers of the original response with those of the error document::
+Private to :mod:`wsgikit.middleware.error_documents`. Builds the sub-request's environ (GET, no
+body, no conditional or range headers, the original request recorded under
+``wsgikit.error_documents.*``), runs it to completion, and merges the headers of the original
+response with those of the error document::
 
     sub = subrequest_environ(environ, "/errors/404", "404 Not Found")
     status, headers, body = fetch(app, sub)

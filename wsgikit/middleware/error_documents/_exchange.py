@@ -1,8 +1,9 @@
-"""How :class:`~wsgikit.middleware.error_documents.ErrorDocuments` handles one request.
+"""ErrorDocuments' response step: hold the app's status, then pass the response or replace it.
 
-:class:`Exchange` holds the app's status until its body starts, then hands the response on
-untouched or replaces it (sub-request, fallback, loop answer, redirect); :class:`Resume` gives
-back the chunks read early to learn a lazy app's status::
+Private to :mod:`wsgikit.middleware.error_documents`. :class:`Exchange` holds the app's status
+until its body starts, then hands the response on untouched or replaces it (sub-request,
+fallback, loop answer, redirect); :class:`Resume` gives back the chunks read early to learn a
+lazy app's status::
 
     exchange = Exchange(middleware, environ, start_response)
     return exchange.respond(app(environ, exchange.start_response))
@@ -16,13 +17,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 from wsgiref.util import application_uri
 
-from wsgikit.middleware import _errorpage_forward as forward
 from wsgikit.middleware._close import close_iterable
-from wsgikit.middleware._errorpage import request_line
+from wsgikit.middleware._request_text import request_line
+from wsgikit.middleware.error_documents import _forward as forward
 from wsgikit.types import OptExcInfo, StartResponse, WSGIEnvironment
 
 if TYPE_CHECKING:
-    from wsgikit.middleware.error_documents import ErrorDocuments
+    from wsgikit.middleware.error_documents.middleware import ErrorDocuments
 
 __all__ = ["MAX_DEPTH", "Exchange", "Resume", "code"]
 

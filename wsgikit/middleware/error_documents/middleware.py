@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
-from wsgikit.middleware._errorpage_exchange import Exchange
+from wsgikit.middleware.error_documents._exchange import Exchange
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["ErrorDocuments"]

@@ -1,4 +1,4 @@
-"""The response side of :class:`~wsgikit.middleware.errors.ErrorMiddleware`.
+"""ErrorMiddleware's response step: errors raised while the body is produced or closed.
 
 :class:`Guarded` wraps the app's iterable: it hands exceptions from iteration and ``close()`` to
 the middleware, knowing whether body bytes went out. On HEAD, :class:`HeadStart` stands between
