@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 
 from wsgikit.middleware._close import close_iterable
 from wsgikit.middleware._head_response import call_head
-from wsgikit.middleware._options import size_option
+from wsgikit.middleware._options import app_option, size_option
 from wsgikit.middleware.content_length._capture import Capture
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -41,9 +41,7 @@ class ContentLengthMiddleware:
     def __init__(
         self, app: WSGIApplication, *, max_buffer: int = 1024 * 1024, min_chunk: int = 8 * 1024
     ) -> None:
-        if not callable(app):
-            raise TypeError(f"ContentLengthMiddleware: app must be a WSGI callable, got {app!r}")
-        self.app = app
+        self.app = app_option("ContentLengthMiddleware", app)
         self.max_buffer = size_option("ContentLengthMiddleware", "max_buffer", max_buffer)
         self.min_chunk = size_option("ContentLengthMiddleware", "min_chunk", min_chunk)
 

@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Callable, Iterable
 
 from wsgikit._environ import ClientError
+from wsgikit.middleware._options import app_option
 from wsgikit.middleware._request_text import request_line
 from wsgikit.middleware.errors import _page as page
 from wsgikit.middleware.errors._debug import render_html, traceback_text
@@ -71,8 +72,7 @@ class ErrorMiddleware:
         show_details_to: Callable[[WSGIEnvironment], bool] | None = None,
         notify: Notify | None = None,
     ) -> None:
-        if not callable(app):
-            raise TypeError(f"ErrorMiddleware: app must be a WSGI callable, got {app!r}")
+        app = app_option("ErrorMiddleware", app)
         if type(debug) is not bool:
             raise TypeError(f"ErrorMiddleware: debug must be a bool, got {debug!r}")
         if logger is not None and not isinstance(logger, logging.Logger | logging.LoggerAdapter):

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from wsgikit._wsgi_rules import TOKEN
 from wsgikit.middleware._close import close_iterable
-from wsgikit.middleware._options import size_option
+from wsgikit.middleware._options import app_option, size_option
 from wsgikit.middleware.gzip._compressors import Codec, make_codec
 from wsgikit.middleware.gzip._exchange import Exchange
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -102,9 +102,7 @@ class GzipMiddleware:
         max_buffer: int = 1024 * 1024,
         gzip_backend: str | None = None,
     ) -> None:
-        if not callable(app):
-            raise TypeError(f"GzipMiddleware: app must be a WSGI callable, got {app!r}")
-        self.app = app
+        self.app = app_option("GzipMiddleware", app)
         self.min_size = size_option("GzipMiddleware", "min_size", min_size)
         self.max_buffer = size_option("GzipMiddleware", "max_buffer", max_buffer)
         if type(level) is not int:
