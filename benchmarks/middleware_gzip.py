@@ -32,8 +32,8 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "benchmarks":
 elif str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from wsgikit.middleware._compressors import GZIP_BACKENDS, available, make_codec
 from wsgikit.middleware.gzip import GzipMiddleware
+from wsgikit.middleware.gzip._compressors import GZIP_BACKENDS, available, make_codec
 from wsgikit.testing import make_environ
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 

@@ -48,6 +48,9 @@ ALL_FILES = sorted(PACKAGE.rglob("*.py"))
 CORE = [p for p in ALL_FILES if p.parent == PACKAGE]
 MIDDLEWARE = [p for p in ALL_FILES if "middleware" in p.relative_to(PACKAGE).parts]
 SERVERS = [p for p in ALL_FILES if "servers" in p.relative_to(PACKAGE).parts]
+MIDDLEWARE_DIR = PACKAGE / "middleware"
+# Private modules at the middleware root: helpers that two middleware share (DESIGN.md "Layout").
+ROOT_HELPERS = sorted(p for p in MIDDLEWARE_DIR.glob("_*.py") if p.name != "__init__.py")
 
 
 def ids(paths: list[Path]) -> list[str]:
@@ -83,3 +86,59 @@ def test_scan_catches_nested_and_aliased_imports() -> None:
 def test_scan_resolves_relative_imports() -> None:
     found = imports_in("from ..servers import selector\nfrom . import gzip\n", "wsgikit.middleware")
     assert {"wsgikit.servers.selector", "wsgikit.middleware.gzip"} <= found
+
+
+def foreign_privates(names: set[str], where: tuple[str, ...]) -> set[str]:
+    """The private modules of middleware subpackages among ``names`` that a module at ``where``
+    (its path parts under wsgikit/) imports from outside their subpackage."""
+    found = set()
+    for name in names:
+        parts = name.split(".")
+        if parts[:2] != ["wsgikit", "middleware"] or len(parts) < 4:
+            continue
+        package, module = parts[2], parts[3]
+        inside = where[:2] == ("middleware", package)
+        if module.startswith("_") and (MIDDLEWARE_DIR / package).is_dir() and not inside:
+            found.add(".".join(parts[:4]))
+    return found
+
+
+def owner(path: Path) -> str | None:
+    """The middleware a module of middleware/ belongs to: its subpackage, or its own name for a
+    one-module middleware; None for the package root and the shared helpers."""
+    first = path.relative_to(MIDDLEWARE_DIR).parts[0]
+    if first.endswith(".py"):
+        return None if first.startswith("_") else first.removesuffix(".py")
+    return first
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=ids(ALL_FILES))
+def test_middleware_private_modules_stay_in_their_subpackage(path: Path) -> None:
+    where = path.relative_to(PACKAGE).parts
+    assert not foreign_privates(imports(path), where), "import the subpackage's public names"
+
+
+@pytest.mark.parametrize("helper", ROOT_HELPERS, ids=ids(ROOT_HELPERS))
+def test_middleware_root_helpers_are_shared(helper: Path) -> None:
+    name = module_name(helper)
+    users = {
+        owner(path)
+        for path in MIDDLEWARE
+        if owner(path) and any(n == name or n.startswith(f"{name}.") for n in imports(path))
+    }
+    assert len(users) >= 2, f"only {sorted(users)} use {helper.name}: move it into that subpackage"
+
+
+def test_scan_catches_private_modules_used_from_outside() -> None:
+    source = "from wsgikit.middleware.errors._page import STATUS\nfrom ..gzip import _headers\n"
+    names = imports_in(source, "wsgikit.middleware.dispatch")
+    assert foreign_privates(names, ("middleware", "dispatch", "middleware.py")) == {
+        "wsgikit.middleware.errors._page",
+        "wsgikit.middleware.gzip._headers",
+    }
+
+
+def test_scan_allows_own_private_modules_and_root_helpers() -> None:
+    source = "from ._page import STATUS\nfrom .._request_text import request_line\n"
+    names = imports_in(source, "wsgikit.middleware.errors")
+    assert not foreign_privates(names, ("middleware", "errors", "middleware.py"))

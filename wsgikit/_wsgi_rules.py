@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["HOP_BY_HOP", "check_headers", "check_status"]
+__all__ = ["HOP_BY_HOP", "TOKEN", "check_headers", "check_status", "is_token"]
 
 #: PEP 3333 "Other HTTP Features": apps must not use hop-by-hop headers (RFC 9110 §7.6.1).
 HOP_BY_HOP = frozenset(
@@ -28,7 +28,12 @@ HOP_BY_HOP = frozenset(
     }
 )
 
-_token = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch  # RFC 9110 §5.6.2
+#: RFC 9110 §5.6.2 ``token`` (1*tchar), the one spelling of it: header names, methods, media types
+#: and cookie names (RFC 6265 §4.1.1) are tokens. Compose it into larger patterns; servers that
+#: parse bytes use ``TOKEN.encode()``.
+TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+#: ``is_token(text)``: a match when the whole of ``text`` is a token, else None.
+is_token = re.compile(TOKEN).fullmatch
 # RFC 9110 §5.5: field values are visible chars, SP, HTAB, obs-text; no CR, LF, NUL, other CTLs.
 _bad_value = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]").search
 _status = re.compile(r"[1-9][0-9]{2} [^\x00-\x08\x0a-\x1f\x7f]*").fullmatch
@@ -57,7 +62,7 @@ def _classify(name: Any) -> int:
     """The kind of a header name not seen before (or not cacheable); raises for a bad name."""
     if type(name) is not str:
         raise TypeError(f"PEP 3333: header names must be str, got {name!r}")
-    if _token(name) is None:
+    if is_token(name) is None:
         raise ValueError(f"RFC 9110 §5.1: header name {name!r} is not a token")
     lower = name.lower()
     if lower in HOP_BY_HOP:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn
 
-from wsgikit._wsgi_rules import HOP_BY_HOP
+from wsgikit._wsgi_rules import HOP_BY_HOP, is_token
 from wsgikit.types import WSGIApplication, WSGIEnvironment
 
 __all__ = ["LintError", "LintMiddleware"]
@@ -48,7 +48,6 @@ _REQUIRED = (
     "wsgi.run_once",
     "wsgi.url_scheme",
 )
-_token = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z").match  # RFC 9110 §5.6.2
 _digits = re.compile(r"[0-9]+\Z").match
 # RFC 9112 §4: status-code SP reason-phrase; PEP 3333: no surrounding whitespace.
 _status = re.compile(
@@ -125,7 +124,7 @@ def _check_environ(environ: Any, fail: _Fail) -> None:
             _ENVIRON,
             f"wsgi.url_scheme must be 'http' or 'https', got {environ['wsgi.url_scheme']!r}",
         )
-    if not _token(environ["REQUEST_METHOD"]):
+    if not is_token(environ["REQUEST_METHOD"]):
         fail(_ENVIRON, f"REQUEST_METHOD must be a token, got {environ['REQUEST_METHOD']!r}")
     if not _digits(environ["SERVER_PORT"]):
         fail(_ENVIRON, f"SERVER_PORT must be digits, got {environ['SERVER_PORT']!r}")

@@ -25,6 +25,7 @@ from wsgiref.util import FileWrapper
 from wsgiref.validate import WSGIWarning, validator
 
 from wsgikit._environ import InputStream
+from wsgikit._wsgi_rules import is_token
 from wsgikit._zoo import ZOO, Case, Probe, ZooError
 from wsgikit.lint import LintError, LintMiddleware, _check_headers, _check_status, _raise
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -33,7 +34,6 @@ __all__ = ["Result", "call_app", "check_middleware", "make_environ", "serve_in_t
 
 _APP = "PEP 3333 (The Application/Framework Side)"
 _START = "PEP 3333 (The start_response() Callable)"
-_token = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z").match  # RFC 9110 §5.6.2
 
 
 def _header_items(headers: Any) -> list[tuple[str, str]]:
@@ -44,7 +44,7 @@ def _header_items(headers: Any) -> list[tuple[str, str]]:
         name, value = item
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError(f"header names and values must be str, got {item!r}")
-        if not _token(name):
+        if not is_token(name):
             raise ValueError(f"RFC 9110 §5.1: header name {name!r} is not a token")
         if re.search(r"[\r\n\x00]|[^\x00-\xff]", value):
             raise ValueError(f"header {name} value has CR, LF, NUL or non-latin-1: {value!r}")
@@ -100,7 +100,7 @@ def make_environ(
         path, _, query = path.partition("?")
     if path and not path.startswith("/"):
         raise ValueError(f"PEP 3333: PATH_INFO must be empty or start with '/', got {path!r}")
-    if not _token(method):
+    if not is_token(method):
         raise ValueError(f"RFC 9110 §9.1: the method must be a token, got {method!r}")
     if scheme not in ("http", "https"):
         raise ValueError(f"scheme must be 'http' or 'https', got {scheme!r}")

@@ -23,9 +23,9 @@ from tests.middleware.errors_helpers import (
     fail_before_start,
     get,
 )
-from wsgikit.middleware import errors as errors_module
-from wsgikit.middleware._errorpage_debug import FIRST_FRAMES, LAST_FRAMES
 from wsgikit.middleware.errors import ErrorMiddleware, SMTPNotifier
+from wsgikit.middleware.errors import middleware as errors_module
+from wsgikit.middleware.errors._debug import FIRST_FRAMES, LAST_FRAMES
 from wsgikit.testing import Result, call_app, make_environ
 from wsgikit.types import ExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -384,9 +384,9 @@ def test_smtplib_is_imported_only_when_sending() -> None:
     # DESIGN.md "Layering": the middleware layer opens no I/O modules at import time.
     import ast
 
-    from wsgikit.middleware import _errorpage_mail
+    from wsgikit.middleware.errors import _mail
 
-    with open(_errorpage_mail.__file__, encoding="utf-8") as source:
+    with open(_mail.__file__, encoding="utf-8") as source:
         tree = ast.parse(source.read())
     top_level = {
         alias.name

@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 
 from tests.middleware.errors_helpers import BROWSER, Boom, get
-from wsgikit.middleware import _errorpage_repr
-from wsgikit.middleware._errorpage_debug import FIRST_FRAMES, LAST_FRAMES, MAX_LOCALS
-from wsgikit.middleware._errorpage_repr import MAX_PAGE
-from wsgikit.middleware.errors import ErrorMiddleware
+from wsgikit.middleware.errors import ErrorMiddleware, _repr
+from wsgikit.middleware.errors._debug import FIRST_FRAMES, LAST_FRAMES, MAX_LOCALS
+from wsgikit.middleware.errors._repr import MAX_PAGE
 from wsgikit.testing import Result
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -155,7 +154,7 @@ def test_locals_a_frame_are_capped() -> None:
 
 
 def test_slow_reprs_stop_at_the_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_errorpage_repr, "REPR_TIME_BUDGET", 0.25)
+    monkeypatch.setattr(_repr, "REPR_TIME_BUDGET", 0.25)
     Slow.calls = 0
     page = debug_page(slow_locals).body.decode()
     assert "&lt;not rendered: time budget&gt;" in page

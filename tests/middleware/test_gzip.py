@@ -12,9 +12,8 @@ import brotli  # type: ignore[import-untyped, unused-ignore]
 import pytest
 import zstandard
 
-from wsgikit.middleware import _compressors
-from wsgikit.middleware._compressors import GZIP_BACKENDS, available, make_codec
-from wsgikit.middleware.gzip import GzipMiddleware
+from wsgikit.middleware.gzip import GzipMiddleware, _compressors
+from wsgikit.middleware.gzip._compressors import GZIP_BACKENDS, available, make_codec
 from wsgikit.testing import Result, call_app, check_middleware, make_environ
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 

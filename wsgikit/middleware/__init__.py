@@ -1,4 +1,9 @@
-"""The middleware library: one middleware a module, each re-exported here.
+"""The middleware library, each middleware re-exported here.
+
+A middleware that needs more than one module is a subpackage (``errors/``, ``gzip/``, ...):
+``middleware.py`` holds the class and ``_*.py`` its steps. The private modules at this root
+(``_close``, ``_head_response``, ``_options``, ``_request_text``) are the helpers that two
+middleware or more share.
 
 Example::
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from wsgikit.middleware._close import close_iterable
 from wsgikit.middleware.sessions._errors import StoreUnavailableError
 
 if TYPE_CHECKING:
@@ -89,9 +90,8 @@ class Body:
         if self.closed:
             return
         self.closed = True
-        close = getattr(self.result, "close", None)
-        if close is not None:
-            close()  # if the app's close() fails, nothing is saved: the error propagates
+        # If the app's close() fails, nothing is saved: the error propagates.
+        close_iterable(self.result)
         if self.done and not self.saved:  # HEAD: no body to hold back, only a save to do
             self.saved = True
             self.ex.save()  # never raises; a failure is logged

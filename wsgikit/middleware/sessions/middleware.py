@@ -31,6 +31,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
+from wsgikit._wsgi_rules import is_token  # RFC 6265 §4.1.1: a cookie-name is a token
 from wsgikit.middleware.sessions._codec import Codec
 from wsgikit.middleware.sessions._cookie import CookieStore
 from wsgikit.middleware.sessions._exchange import Exchange
@@ -45,7 +46,6 @@ ENVIRON_KEY = "wsgikit.session"
 #: Pyramid's, "sessionid" Django's, "beaker.session.id" Beaker's, "PHPSESSID" PHP's), so that a
 #: session middleware mounted beside them does not overwrite their cookie or they ours.
 DEFAULT_COOKIE_NAME = "wsgikit_session"
-_token = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z").match  # RFC 6265 §4.1.1 cookie-name
 _attr_text = re.compile(r"[\x21-\x3a\x3c-\x7e]+\Z").match  # RFC 6265 §4.1.1: no CTL, space, ";"
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 
@@ -97,7 +97,7 @@ class SessionMiddleware:
             store = CookieStore()
         elif not isinstance(store, CookieStore | ServerStore):
             raise TypeError(f"store must be a CookieStore or a ServerStore, got {store!r}")
-        if not isinstance(cookie_name, str) or not _token(cookie_name):
+        if not isinstance(cookie_name, str) or not is_token(cookie_name):
             raise ValueError(f"cookie_name must be a token (RFC 6265 §4.1.1), got {cookie_name!r}")
         if isinstance(max_age, timedelta):
             max_age = int(max_age.total_seconds())

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
-from wsgikit.middleware._errorpage_exchange import Exchange
+from wsgikit.middleware._options import app_option
+from wsgikit.middleware.error_documents._exchange import Exchange
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["ErrorDocuments"]
@@ -69,8 +70,7 @@ class ErrorDocuments:
     def __init__(
         self, app: WSGIApplication, documents: Mapping[int, str], *, internal: bool = True
     ) -> None:
-        if not callable(app):
-            raise TypeError(f"ErrorDocuments: app must be a WSGI callable, got {app!r}")
+        app = app_option("ErrorDocuments", app)
         if type(internal) is not bool:
             raise TypeError(f"ErrorDocuments: internal must be a bool, got {internal!r}")
         if not isinstance(documents, Mapping):

@@ -14,29 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from wsgikit.middleware._headless import call_head
-from wsgikit.middleware._mount_replies import add_slash, no_mount
-from wsgikit.middleware._mounts import host_key, parse_host, parse_key
+from wsgikit.middleware._head_response import call_head
+from wsgikit.middleware.dispatch._mounts import host_key, longest_prefix, parse_host, parse_key
+from wsgikit.middleware.dispatch._replies import add_slash, no_mount
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["Dispatcher"]
 
 _Table = dict[str, WSGIApplication]
-
-
-def _lookup(table: _Table, cut: int, path: str) -> str | None:
-    """The longest key of ``table`` that is ``path`` or a prefix of it ending at a "/".
-
-    Probes the path's own prefixes, longest first: the first ends at the last "/" within
-    ``cut`` (the longest key's length + 1), each next one a segment shorter. The cost grows with
-    the depth of the path, never with the number of mounts.
-    """
-    prefix = path[:cut].rpartition("/")[0] if len(path) >= cut else path
-    while prefix not in table:
-        if not prefix:
-            return None
-        prefix = prefix.rpartition("/")[0]
-    return prefix
 
 
 class Dispatcher:
@@ -140,7 +125,7 @@ class Dispatcher:
             prefix = found
             app = table[prefix]
         else:
-            # _lookup() inlined over the any-host table: this is the per-request hot path.
+            # longest_prefix() inlined over the any-host table: this is the per-request hot path.
             table, longest = fast
             if len(path) <= longest:
                 prefix = path
@@ -170,10 +155,10 @@ class Dispatcher:
         host = self._request_host(environ)
         entry = self._hosts.get(host) if host is not None else None
         if entry is not None:
-            prefix = _lookup(entry[0], entry[1], path)
+            prefix = longest_prefix(entry[0], entry[1], path)
             if prefix is not None:
                 return entry[0], prefix
-        return self._any, _lookup(self._any, self._any_cut, path)
+        return self._any, longest_prefix(self._any, self._any_cut, path)
 
     def _request_host(self, environ: WSGIEnvironment) -> str | None:
         """Table key of the request's host: HTTP_HOST, else SERVER_NAME and SERVER_PORT."""

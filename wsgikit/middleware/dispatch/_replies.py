@@ -1,4 +1,4 @@
-"""The dispatcher's own answers: the trailing-slash redirect and the 404.
+"""Dispatcher's answering step, for requests no mounted app gets: the slash redirect, the 404.
 
 Private to :mod:`wsgikit.middleware.dispatch`; both are small text/plain responses with a
 Content-Length, and a HEAD gets the same headers with no body (RFC 9110 §9.3.2)::

@@ -1,11 +1,13 @@
-"""The plain 500 page of :class:`~wsgikit.middleware.errors.ErrorMiddleware` and what it shares.
+"""ErrorMiddleware's answering step: the plain error page, its media type and its headers.
 
-Content negotiation between HTML, plain text and JSON (WebOb's Accept parsing), a log-safe request
-line, and the rule that masks secrets (cookies, credentials, tokens) wherever a request is shown::
+Private to :mod:`wsgikit.middleware.errors`. Content negotiation between HTML, plain text and
+JSON (WebOb's Accept parsing), the page without details (500, or a client error's 4xx), the
+headers every error page gets, and :func:`from_addresses`, the usual answer to who may see the
+details::
 
     media_type = negotiate(environ)          # "text/html", "text/plain", "application/json", ...
     body = simple_page(media_type, "a1b2c3d4")
-    log.error("%s failed", request_line(environ))
+    start_response(STATUS, error_headers(media_type, body))
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from __future__ import annotations
 import html
 import ipaddress
 import json
-import re
 import warnings
 from collections.abc import Callable
+from http import HTTPStatus
 
+from wsgikit.middleware._request_text import printable
 from wsgikit.types import WSGIEnvironment
 
 with warnings.catch_warnings():
@@ -27,21 +30,18 @@ with warnings.catch_warnings():
     from webob.acceptparse import create_accept_header  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = [
-    "MASK",
+    "CSP",
     "OFFERS",
-    "QUERY_KEYS",
     "STATUS",
+    "client_status",
     "content_type",
     "from_addresses",
-    "is_secret",
-    "mask_query",
     "negotiate",
-    "request_line",
+    "error_headers",
     "simple_page",
 ]
 
 STATUS = "500 Internal Server Error"
-MASK = "******** (masked)"
 _MESSAGE = (
     "The server encountered an unexpected condition that prevented it from fulfilling the request."
 )
@@ -49,66 +49,9 @@ _MESSAGE = (
 # Ties go to the first offer: clients that send no Accept, or "*/*" (curl, scripts), get plain
 # text; browsers ask for text/html explicitly and get HTML (RFC 9110 §12.5.1).
 OFFERS = ("text/plain", "text/html", "application/json", "application/problem+json")
-
-# Names whose values are credentials: request headers as CGI variables (HTTP_COOKIE,
-# HTTP_AUTHORIZATION, HTTP_X_API_KEY), app settings in the environ, local variables, query
-# parameters. Matched case-insensitively anywhere in the name.
-_SECRET_WORDS = (
-    "AUTHORIZATION",
-    "COOKIE",
-    "CREDENTIAL",
-    "PASSWD",
-    "PASSWORD",
-    "SECRET",
-    "SESSION",
-    "TOKEN",
-    "API_KEY",
-    "APIKEY",
-    "PRIVATE_KEY",
-)
-#: Environ keys whose values carry a query string (CGI, and servers' extras).
-QUERY_KEYS = frozenset({"QUERY_STRING", "REQUEST_URI", "RAW_URI"})
-_QUERY_PAIR = re.compile(r"([^&;=]*)(=?)([^&;]*)")
-# Anything that could forge a log line or a terminal sequence is shown escaped (\n, \x1b, ...).
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def is_secret(name: str) -> bool:
-    """True when a value stored under ``name`` must not be shown (environ key, local, parameter)."""
-    upper = name.upper().replace("-", "_")
-    return any(word in upper for word in _SECRET_WORDS)
-
-
-def mask_query(query: str) -> str:
-    """``user=ann&password=x`` → ``user=ann&password=********``: secret parameters masked."""
-    if not query:
-        return query
-
-    def pair(match: re.Match[str]) -> str:
-        name, equals, value = match.groups()
-        if equals and value and is_secret(name):
-            return f"{name}=********"
-        return match.group(0)
-
-    return _QUERY_PAIR.sub(pair, query)
-
-
-def _printable(text: str) -> str:
-    return _UNPRINTABLE.sub(lambda m: repr(m.group(0))[1:-1], text)
-
-
-def request_line(environ: WSGIEnvironment) -> str:
-    """``GET /script/path?q=1 HTTP/1.1`` rebuilt from the environ, safe for a one-line log record.
-
-    PATH_INFO is latin-1 "bytes as str" (PEP 3333); control characters are shown escaped so that a
-    crafted URL cannot forge log lines, and secret query parameters are masked.
-    """
-    method = str(environ.get("REQUEST_METHOD", "-"))
-    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-    query = mask_query(str(environ.get("QUERY_STRING", "")))
-    target = f"{path}?{query}" if query else path
-    protocol = str(environ.get("SERVER_PROTOCOL", "-"))
-    return " ".join(_printable(part) for part in (method, target or "/", protocol))
+#: The HTML pages' Content-Security-Policy. No script, no frames, no network: the pages need
+#: only their inline style.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
 def negotiate(environ: WSGIEnvironment) -> str:
@@ -137,7 +80,7 @@ def simple_page(
 
     ``status`` is the status line ("500 Internal Server Error" unless given) and ``message``
     the sentence under it; an empty ``error_id`` leaves the reference out. HTML pages with
-    details are rendered by :mod:`._errorpage_debug` instead.
+    details are rendered by :mod:`._debug` instead.
     """
     code, _, title = status.partition(" ")
     if media_type.startswith("application/"):
@@ -160,7 +103,7 @@ def simple_page(
             f"<title>{html.escape(status)}</title></head>\n<body><h1>{html.escape(title)}</h1>\n"
             f"<p>{html.escape(message)}</p>{ref}</body></html>\n"
         ).encode()
-    text = f"{status}\n\n{_printable(message)}\n"
+    text = f"{status}\n\n{printable(message)}\n"
     if error_id:
         text += f"Error reference: {error_id}\n"
     if traceback_text is not None:
@@ -186,3 +129,28 @@ def from_addresses(*networks: str) -> Callable[[WSGIEnvironment], bool]:
         return any(address in net for net in nets)
 
     return allowed
+
+
+def error_headers(media_type: str, body: bytes) -> list[tuple[str, str]]:
+    """The headers of an error page (500 or a client error's) of ``media_type``."""
+    headers = [
+        ("Content-Type", content_type(media_type)),
+        ("Content-Length", str(len(body))),
+        ("Vary", "Accept"),  # RFC 9110 §12.5.5: the page was negotiated on Accept
+        ("Cache-Control", "no-store"),  # an error (or a traceback) is never to be cached
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    if media_type == "text/html":
+        headers.append(("Content-Security-Policy", CSP))
+    return headers
+
+
+def client_status(code: int) -> str:
+    """The status line of a ClientError's code; 400 for one that is not a 4xx status."""
+    try:
+        status = HTTPStatus(code)
+    except ValueError:
+        status = HTTPStatus.BAD_REQUEST
+    if not 400 <= status.value <= 499:  # RFC 9110 §15.5: a client error is a 4xx
+        status = HTTPStatus.BAD_REQUEST
+    return f"{status.value} {status.phrase}"

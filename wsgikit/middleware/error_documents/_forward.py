@@ -1,8 +1,9 @@
-"""The internal sub-request of :class:`~wsgikit.middleware.error_documents.ErrorDocuments`.
+"""ErrorDocuments' fetching step: the internal sub-request for the document, and its headers.
 
-Builds the sub-request's environ (GET, no body, no conditional or range headers, the original
-request recorded under ``wsgikit.error_documents.*``), runs it to completion, and merges the
-headers of the original response with those of the error document::
+Private to :mod:`wsgikit.middleware.error_documents`. Builds the sub-request's environ (GET, no
+body, no conditional or range headers, the original request recorded under
+``wsgikit.error_documents.*``), runs it to completion, and merges the headers of the original
+response with those of the error document::
 
     sub = subrequest_environ(environ, "/errors/404", "404 Not Found")
     status, headers, body = fetch(app, sub)
@@ -15,6 +16,7 @@ import io
 from collections.abc import Callable, Sequence
 from urllib.parse import unquote_to_bytes
 
+from wsgikit.middleware._close import close_iterable
 from wsgikit.types import OptExcInfo, WSGIApplication, WSGIEnvironment
 
 __all__ = [
@@ -126,9 +128,7 @@ def fetch(app: WSGIApplication, environ: WSGIEnvironment) -> tuple[str, Headers,
         for chunk in result:
             capture.chunks.append(chunk)
     finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
+        close_iterable(result)
     if capture.status is None:
         raise RuntimeError("PEP 3333: the error document app never called start_response")
     return capture.status, capture.headers, b"".join(capture.chunks)

@@ -1,8 +1,9 @@
-"""How :class:`~wsgikit.middleware.error_documents.ErrorDocuments` handles one request.
+"""ErrorDocuments' response step: hold the app's status, then pass the response or replace it.
 
-:class:`Exchange` holds the app's status until its body starts, then hands the response on
-untouched or replaces it (sub-request, fallback, loop answer, redirect); :class:`Resume` gives
-back the chunks read early to learn a lazy app's status::
+Private to :mod:`wsgikit.middleware.error_documents`. :class:`Exchange` holds the app's status
+until its body starts, then hands the response on untouched or replaces it (sub-request,
+fallback, loop answer, redirect); :class:`Resume` gives back the chunks read early to learn a
+lazy app's status::
 
     exchange = Exchange(middleware, environ, start_response)
     return exchange.respond(app(environ, exchange.start_response))
@@ -16,14 +17,15 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 from wsgiref.util import application_uri
 
-from wsgikit.middleware import _errorpage_forward as forward
-from wsgikit.middleware._errorpage import request_line
+from wsgikit.middleware._close import close_iterable
+from wsgikit.middleware._request_text import request_line
+from wsgikit.middleware.error_documents import _forward as forward
 from wsgikit.types import OptExcInfo, StartResponse, WSGIEnvironment
 
 if TYPE_CHECKING:
-    from wsgikit.middleware.error_documents import ErrorDocuments
+    from wsgikit.middleware.error_documents.middleware import ErrorDocuments
 
-__all__ = ["MAX_DEPTH", "Exchange", "Resume", "close", "code"]
+__all__ = ["MAX_DEPTH", "Exchange", "Resume", "code"]
 
 MAX_DEPTH = 4  # nested error-document sub-requests before it is called a loop
 _log = logging.getLogger("wsgikit.error")
@@ -32,13 +34,6 @@ _log = logging.getLogger("wsgikit.error")
 def code(status: str) -> int:
     """The status code of a status line, 0 if it has none (the server will refuse it)."""
     return int(status[:3]) if status[:3].isdigit() else 0
-
-
-def close(result: Iterable[bytes]) -> None:
-    """PEP 3333: call the iterable's close() if it has one."""
-    method = getattr(result, "close", None)
-    if method is not None:
-        method()
 
 
 class Exchange:
@@ -109,15 +104,15 @@ class Exchange:
                         break
             replace = self.status is not None and self.decide()
         except BaseException:
-            close(result)
+            close_iterable(result)
             raise
         if replace:
-            close(result)
+            close_iterable(result)
             return self.replacement()
         if self.status is None or self.environ.get("REQUEST_METHOD") == "HEAD":
             # No start_response at all: pass what there is, the server reports the broken app.
             # HEAD: RFC 9110 §9.3.2, no content.
-            close(result)
+            close_iterable(result)
             return pending if self.status is None else []
         if iterator is None:
             return result  # untouched: no per-chunk cost
@@ -206,4 +201,4 @@ class Resume:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            close(self._result)
+            close_iterable(self._result)

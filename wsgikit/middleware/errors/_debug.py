@@ -1,8 +1,9 @@
-"""The debug page of :class:`~wsgikit.middleware.errors.ErrorMiddleware`: a traceback to read.
+"""ErrorMiddleware's debug-page step: a traceback to read, for the clients allowed to see it.
 
 Shows the exception chain, each frame with its source context and local variables, and the
 request environ, all HTML-escaped, long reprs cut, secrets masked. It is a static page: no
-console, no evaluation endpoint, no script (its Content-Security-Policy forbids any)::
+console, no evaluation endpoint, no script (its Content-Security-Policy, ``_page.CSP``, forbids
+any)::
 
     body = render_html(exc_info, environ, error_id="a1b2c3d4")
     text = traceback_text(exc_info)     # for the plain-text and JSON variants
@@ -11,7 +12,7 @@ Bounded whatever the app did (a 1000-frame recursion, huge or slow or raising re
 :data:`FIRST_FRAMES` + :data:`LAST_FRAMES` frames an exception (the middle ones collapsed into
 "K frames omitted"), :data:`MAX_LOCALS` locals a frame, ``MAX_REPR`` characters a value,
 ``REPR_TIME_BUDGET`` seconds in reprs and ``MAX_PAGE`` bytes in all (see
-:mod:`._errorpage_repr`). When the page fills up, the frames nearest the error keep their
+:mod:`._repr`). When the page fills up, the frames nearest the error keep their
 locals and the outer ones show only where they are.
 """
 
@@ -23,15 +24,9 @@ from collections.abc import Iterator
 from html import escape
 from types import FrameType, TracebackType
 
-from wsgikit.middleware._errorpage import (
-    MASK,
-    QUERY_KEYS,
-    STATUS,
-    is_secret,
-    mask_query,
-    request_line,
-)
-from wsgikit.middleware._errorpage_repr import (
+from wsgikit.middleware._request_text import MASK, QUERY_KEYS, is_secret, mask_query, request_line
+from wsgikit.middleware.errors._page import STATUS
+from wsgikit.middleware.errors._repr import (
     MAX_PAGE,
     MAX_REPR,
     Budget,
@@ -42,10 +37,7 @@ from wsgikit.middleware._errorpage_repr import (
 )
 from wsgikit.types import ExcInfo, WSGIEnvironment
 
-__all__ = ["CSP", "render_html", "safe_repr", "traceback_text"]
-
-#: No script, no frames, no network: the page needs only its inline style.
-CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+__all__ = ["render_html", "safe_repr", "traceback_text"]
 
 MAX_LOCALS = 50  # per frame, in name order; the rest are counted in a note
 FIRST_FRAMES = 10  # outermost frames of an exception shown (where the request came in)

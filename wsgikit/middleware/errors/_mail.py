@@ -1,4 +1,4 @@
-"""Mail the traceback of a failed request: the ``notify`` reporter for "mail errors to you".
+"""ErrorMiddleware's notify step, by mail: :class:`SMTPNotifier` sends each traceback.
 
 Give an instance to :class:`~wsgikit.middleware.errors.ErrorMiddleware` as ``notify``; it is
 called with ``(exc_info, environ)`` after each unhandled exception and sends one plain-text mail
@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from wsgikit.middleware._errorpage import MASK, QUERY_KEYS, is_secret, mask_query, request_line
-from wsgikit.middleware._errorpage_debug import traceback_text
-from wsgikit.middleware._errorpage_repr import safe_repr
+from wsgikit.middleware._request_text import MASK, QUERY_KEYS, is_secret, mask_query, request_line
+from wsgikit.middleware.errors._debug import traceback_text
+from wsgikit.middleware.errors._repr import safe_repr
 from wsgikit.types import ExcInfo, WSGIEnvironment
 
 __all__ = ["SMTPNotifier"]

@@ -1,7 +1,8 @@
-"""Mount keys and Host values for :class:`~wsgikit.middleware.dispatch.Dispatcher`, normalised.
+"""Dispatcher's routing-table step: mount keys and Host values normalised, the longest prefix.
 
-A mount key is ``"/prefix"`` (any host) or ``"http[s]://host[:port]/prefix"``; both sides of a
-lookup go through here so that ``Example.COM:80`` on http and ``http://example.com/`` meet::
+Private to :mod:`wsgikit.middleware.dispatch`. A mount key is ``"/prefix"`` (any host) or
+``"http[s]://host[:port]/prefix"``; both sides of a lookup go through here so that
+``Example.COM:80`` on http and ``http://example.com/`` meet::
 
     parse_key("https://[::1]:8443/api/")   # -> ("[::1]:8443", "/api")
     host_key("EXAMPLE.com", "http")         # -> "example.com:80"
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_PORTS", "host_key", "parse_host", "parse_key", "parse_path"]
+__all__ = ["DEFAULT_PORTS", "host_key", "longest_prefix", "parse_host", "parse_key", "parse_path"]
 
 #: RFC 9110 §4.2.1, §4.2.2: the port an authority without one means.
 DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -133,3 +135,18 @@ def _parse_origin(key: str) -> tuple[list[str], str]:
     if name is None:
         raise ValueError(f"mount key {key!r}: {parts.netloc!r} is not a valid host")
     return [name], parts.path
+
+
+def longest_prefix(table: Mapping[str, object], cut: int, path: str) -> str | None:
+    """The longest key of ``table`` that is ``path`` or a prefix of it ending at a "/".
+
+    Probes the path's own prefixes, longest first: the first ends at the last "/" within
+    ``cut`` (the longest key's length + 1), each next one a segment shorter. The cost grows with
+    the depth of the path, never with the number of mounts.
+    """
+    prefix = path[:cut].rpartition("/")[0] if len(path) >= cut else path
+    while prefix not in table:
+        if not prefix:
+            return None
+        prefix = prefix.rpartition("/")[0]
+    return prefix

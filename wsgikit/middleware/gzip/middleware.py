@@ -3,7 +3,7 @@
 Use it around apps that send text, JSON, JS, XML or SVG to clients over slow links. The coding is
 chosen by the q-values of Accept-Encoding (RFC 9110 §12.5.3); responses whose coding could vary
 get ``Vary: Accept-Encoding`` whether compressed or not. gzip uses the fastest deflate installed
-(python-isal, else zlib-ng, else zlib; see :mod:`wsgikit.middleware._compressors`)::
+(python-isal, else zlib-ng, else zlib; see :mod:`wsgikit.middleware.gzip._compressors`)::
 
     from wsgikit.middleware.gzip import GzipMiddleware
 
@@ -16,8 +16,11 @@ import re
 import warnings
 from collections.abc import Iterable
 
-from wsgikit.middleware._compressors import Codec, make_codec
-from wsgikit.middleware._gzip_exchange import Exchange, close
+from wsgikit._wsgi_rules import TOKEN
+from wsgikit.middleware._close import close_iterable
+from wsgikit.middleware._options import app_option, size_option
+from wsgikit.middleware.gzip._compressors import Codec, make_codec
+from wsgikit.middleware.gzip._exchange import Exchange
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 with warnings.catch_warnings():
@@ -50,8 +53,8 @@ DEFAULT_MIME_TYPES: tuple[str, ...] = (
     "image/vnd.microsoft.icon",
     "image/bmp",
 )
-_TOKEN = r"[!#$%&'*+\-.^_`|~0-9a-z]+"  # RFC 9110 §5.6.2
-_PATTERN = re.compile(rf"(?:\*/\*|{_TOKEN}/(?:\*|\*\+{_TOKEN}|{_TOKEN}))").fullmatch
+# RFC 9110 §8.3.1: type "/" subtype, each a token; "*" and "*+suffix" are our wildcards.
+_PATTERN = re.compile(rf"(?:\*/\*|{TOKEN}/(?:\*|\*\+{TOKEN}|{TOKEN}))").fullmatch
 _CACHE_SIZE = 256  # distinct Accept-Encoding / Content-Type values remembered per instance
 
 
@@ -99,11 +102,9 @@ class GzipMiddleware:
         max_buffer: int = 1024 * 1024,
         gzip_backend: str | None = None,
     ) -> None:
-        if not callable(app):
-            raise TypeError(f"GzipMiddleware: app must be a WSGI callable, got {app!r}")
-        self.app = app
-        self.min_size = _size("min_size", min_size)
-        self.max_buffer = _size("max_buffer", max_buffer)
+        self.app = app_option("GzipMiddleware", app)
+        self.min_size = size_option("GzipMiddleware", "min_size", min_size)
+        self.max_buffer = size_option("GzipMiddleware", "max_buffer", max_buffer)
         if type(level) is not int:
             raise TypeError(f"GzipMiddleware: level must be an int, got {level!r}")
         self.level = level  # its range (1..9) is checked by make_codec
@@ -131,7 +132,7 @@ class GzipMiddleware:
         try:
             return exchange.body(result)
         except BaseException:
-            close(result)
+            close_iterable(result)
             raise
 
     def negotiate(self, accept_encoding: str) -> Codec | None:
@@ -172,14 +173,6 @@ class GzipMiddleware:
             return True
         _, plus, suffix = sub.rpartition("+")
         return bool(plus) and f"{kind}/*+{suffix}" in patterns
-
-
-def _size(name: str, value: object) -> int:
-    if type(value) is not int:  # bool is an int subclass but never a size
-        raise TypeError(f"GzipMiddleware: {name} must be an int, got {value!r}")
-    if value < 0:
-        raise ValueError(f"GzipMiddleware: {name} must be >= 0, got {value!r}")
-    return value
 
 
 def _strings(name: str, value: object) -> tuple[str, ...]:

@@ -14,25 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from wsgikit.middleware._headless import call_head
-from wsgikit.middleware._length_capture import Capture
+from wsgikit.middleware._close import close_iterable
+from wsgikit.middleware._head_response import call_head
+from wsgikit.middleware._options import app_option, size_option
+from wsgikit.middleware.content_length._capture import Capture
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["ContentLengthMiddleware"]
-
-
-def _size_option(name: str, value: object) -> int:
-    if type(value) is not int:  # bool is an int subclass but never a size
-        raise TypeError(f"ContentLengthMiddleware: {name} must be an int, got {value!r}")
-    if value < 0:
-        raise ValueError(f"ContentLengthMiddleware: {name} must be >= 0, got {value!r}")
-    return value
-
-
-def _close(result: Iterable[bytes]) -> None:
-    close = getattr(result, "close", None)
-    if close is not None:
-        close()
 
 
 class ContentLengthMiddleware:
@@ -53,11 +41,9 @@ class ContentLengthMiddleware:
     def __init__(
         self, app: WSGIApplication, *, max_buffer: int = 1024 * 1024, min_chunk: int = 8 * 1024
     ) -> None:
-        if not callable(app):
-            raise TypeError(f"ContentLengthMiddleware: app must be a WSGI callable, got {app!r}")
-        self.app = app
-        self.max_buffer = _size_option("max_buffer", max_buffer)
-        self.min_chunk = _size_option("min_chunk", min_chunk)
+        self.app = app_option("ContentLengthMiddleware", app)
+        self.max_buffer = size_option("ContentLengthMiddleware", "max_buffer", max_buffer)
+        self.min_chunk = size_option("ContentLengthMiddleware", "min_chunk", min_chunk)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "HEAD":
@@ -79,11 +65,11 @@ class ContentLengthMiddleware:
                 return result
             stream = self._fill(capture, result)
         except BaseException:
-            _close(result)
+            close_iterable(result)
             raise
         if stream is not None:
             return stream
-        _close(result)  # the whole body is in hand: the app is done (PEP 3333 close())
+        close_iterable(result)  # the whole body is in hand: the app is done (PEP 3333 close())
         if capture.status is None:
             raise RuntimeError("PEP 3333: the application never called start_response")
         if capture.committed:  # write() outgrew the buffer; what was left is small
@@ -157,4 +143,4 @@ class _Stream:
 
     def close(self) -> None:
         self._pending.clear()
-        _close(self._result)
+        close_iterable(self._result)

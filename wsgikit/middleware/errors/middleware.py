@@ -21,14 +21,15 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from http import HTTPStatus
 
 from wsgikit._environ import ClientError
-from wsgikit.middleware import _errorpage as page
-from wsgikit.middleware._errorpage import from_addresses
-from wsgikit.middleware._errorpage_debug import CSP, render_html, traceback_text
-from wsgikit.middleware._errorpage_guard import Guarded, HeadStart, caught
-from wsgikit.middleware._errorpage_mail import SMTPNotifier
+from wsgikit.middleware._options import app_option
+from wsgikit.middleware._request_text import request_line
+from wsgikit.middleware.errors import _page as page
+from wsgikit.middleware.errors._debug import render_html, traceback_text
+from wsgikit.middleware.errors._guard import Guarded, HeadStart, caught
+from wsgikit.middleware.errors._mail import SMTPNotifier
+from wsgikit.middleware.errors._page import from_addresses
 from wsgikit.types import ExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["ErrorMiddleware", "SMTPNotifier", "from_addresses"]
@@ -71,8 +72,7 @@ class ErrorMiddleware:
         show_details_to: Callable[[WSGIEnvironment], bool] | None = None,
         notify: Notify | None = None,
     ) -> None:
-        if not callable(app):
-            raise TypeError(f"ErrorMiddleware: app must be a WSGI callable, got {app!r}")
+        app = app_option("ErrorMiddleware", app)
         if type(debug) is not bool:
             raise TypeError(f"ErrorMiddleware: debug must be a bool, got {debug!r}")
         if logger is not None and not isinstance(logger, logging.Logger | logging.LoggerAdapter):
@@ -124,8 +124,8 @@ class ErrorMiddleware:
         try:
             exc = exc_info[1]
             if isinstance(exc, ClientError):
-                status = _client_status(exc.status)
-                line = page.request_line(environ)
+                status = page.client_status(exc.status)
+                line = request_line(environ)
                 self.logger.info("client error %s in %s: %s", status, line, exc.detail)
             else:
                 status = page.STATUS
@@ -158,7 +158,7 @@ class ErrorMiddleware:
             "error %s%s in %s",
             error_id,
             what,
-            page.request_line(environ),
+            request_line(environ),
             exc_info=exc_info,
         )
         if self.notify is not None:
@@ -185,7 +185,7 @@ class ErrorMiddleware:
         error reference: nothing was logged as an error)."""
         media_type = page.negotiate(environ)
         body = page.simple_page(media_type, "", status=status, message=detail)
-        return status, _page_headers(media_type, body), body
+        return status, page.error_headers(media_type, body), body
 
     def error_page(
         self, environ: WSGIEnvironment, exc_info: ExcInfo
@@ -205,29 +205,4 @@ class ErrorMiddleware:
                 self.logger.exception("error %s: rendering the debug page failed", error_id)
         if body is None:
             body = page.simple_page(media_type, error_id)
-        return page.STATUS, _page_headers(media_type, body), body
-
-
-def _page_headers(media_type: str, body: bytes) -> list[tuple[str, str]]:
-    """The headers of an error page (500 or a client error's) of ``media_type``."""
-    headers = [
-        ("Content-Type", page.content_type(media_type)),
-        ("Content-Length", str(len(body))),
-        ("Vary", "Accept"),  # RFC 9110 §12.5.5: the page was negotiated on Accept
-        ("Cache-Control", "no-store"),  # an error (or a traceback) is never to be cached
-        ("X-Content-Type-Options", "nosniff"),
-    ]
-    if media_type == "text/html":
-        headers.append(("Content-Security-Policy", CSP))
-    return headers
-
-
-def _client_status(code: int) -> str:
-    """The status line of a ClientError's code; 400 for one that is not a 4xx status."""
-    try:
-        status = HTTPStatus(code)
-    except ValueError:
-        status = HTTPStatus.BAD_REQUEST
-    if not 400 <= status.value <= 499:  # RFC 9110 §15.5: a client error is a 4xx
-        status = HTTPStatus.BAD_REQUEST
-    return f"{status.value} {status.phrase}"
+        return page.STATUS, page.error_headers(media_type, body), body

@@ -1,4 +1,4 @@
-"""The codec layer of :mod:`wsgikit.middleware.gzip`: gzip, br and zstd behind one small interface.
+"""GzipMiddleware's coding step: gzip, br and zstd behind one small interface.
 
 gzip uses the fastest deflate installed: python-isal (``pip install wsgikit[fast]``), else
 zlib-ng, else the stdlib's zlib; all three write the same gzip format (RFC 1952). ``br`` needs
@@ -70,14 +70,15 @@ class Codec:
         return b"".join(parts)
 
 
-class _Deflate:
-    __slots__ = ("_finish", "_obj", "_sync", "compress")
+class _FlushStream:
+    """A zlib-style compressobj (deflate, zstd): ``flush(mode)`` to sync, ``flush()`` to end."""
 
-    def __init__(self, module: Any, level: int) -> None:
-        # wbits 31 = 16 + 15: a gzip container (RFC 1952) around a 32 KiB-window deflate stream.
-        self._obj = module.compressobj(level, module.DEFLATED, 31)
-        self._sync: int = module.Z_SYNC_FLUSH
-        self.compress: Callable[[bytes], bytes] = self._obj.compress
+    __slots__ = ("_obj", "_sync", "compress")
+
+    def __init__(self, obj: Any, sync: int) -> None:
+        self._obj = obj
+        self._sync = sync  # deflate's Z_SYNC_FLUSH, zstd's COMPRESSOBJ_FLUSH_BLOCK
+        self.compress: Callable[[bytes], bytes] = obj.compress
 
     def flush(self) -> bytes:
         out: bytes = self._obj.flush(self._sync)
@@ -101,23 +102,6 @@ class _Brotli:
 
     def finish(self) -> bytes:
         out: bytes = self._obj.finish()
-        return out
-
-
-class _Zstd:
-    __slots__ = ("_block", "_obj", "compress")
-
-    def __init__(self, module: Any, compressor: Any) -> None:
-        self._obj = compressor.compressobj()
-        self._block: int = module.COMPRESSOBJ_FLUSH_BLOCK
-        self.compress: Callable[[bytes], bytes] = self._obj.compress
-
-    def flush(self) -> bytes:
-        out: bytes = self._obj.flush(self._block)
-        return out
-
-    def finish(self) -> bytes:
-        out: bytes = self._obj.flush()
         return out
 
 
@@ -159,7 +143,11 @@ def _gzip(level: int, backend: str | None) -> Codec:
         out: bytes = module.compress(data, lvl, 31)
         return out
 
-    return Codec("gzip", name, lvl, lambda: _Deflate(module, lvl), one_shot)
+    def stream() -> Compressor:
+        # wbits 31 = 16 + 15: a gzip container (RFC 1952) around a 32 KiB-window deflate stream.
+        return _FlushStream(module.compressobj(lvl, module.DEFLATED, 31), module.Z_SYNC_FLUSH)
+
+    return Codec("gzip", name, lvl, stream, one_shot)
 
 
 def _brotli(level: int) -> Codec:
@@ -193,7 +181,10 @@ def _zstd(level: int) -> Codec:
         out: bytes = new().compress(data)
         return out
 
-    return Codec("zstd", "zstandard", lvl, lambda: _Zstd(module, new()), one_shot)
+    def stream() -> Compressor:
+        return _FlushStream(new().compressobj(), module.COMPRESSOBJ_FLUSH_BLOCK)
+
+    return Codec("zstd", "zstandard", lvl, stream, one_shot)
 
 
 def make_codec(name: str, level: int, gzip_backend: str | None = None) -> Codec:

@@ -2,7 +2,8 @@
 
 RFC 9110 §9.3.2: a HEAD response is the GET response without content. Many apps produce the body
 anyway (PEP 3333 lets them; the server drops it); middleware that answers for the app drops it
-itself, so that what leaves the middleware is a correct HEAD response::
+itself, so that what leaves the middleware is a correct HEAD response. Shared by
+ContentLengthMiddleware and Dispatcher::
 
     if environ.get("REQUEST_METHOD") == "HEAD":
         return call_head(app, environ, start_response)
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from wsgikit.middleware._close import close_iterable
 from wsgikit.types import OptExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["call_head"]
@@ -48,9 +50,7 @@ def call_head(
                 if started:
                     break
     finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
+        close_iterable(result)
     if not started:
         raise RuntimeError("PEP 3333: the application never called start_response")
     return []

@@ -1,7 +1,8 @@
-"""The start_response side of :class:`~wsgikit.middleware.content_length.ContentLengthMiddleware`.
+"""ContentLengthMiddleware's start_response step: hold the headers until the length is known.
 
 Holds the status and headers back until the body's length is known, collects ``write()`` data, and
-decides when a response passes through untouched. Private: one instance a request::
+decides when a response passes through untouched. Private to
+:mod:`wsgikit.middleware.content_length`; one instance a request::
 
     capture = Capture(start_response, limit=1024 * 1024)
     result = app(environ, capture.start_response)

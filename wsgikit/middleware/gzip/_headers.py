@@ -1,7 +1,8 @@
-"""The header side of :class:`~wsgikit.middleware.gzip.GzipMiddleware`: whether to code, and how.
+"""GzipMiddleware's header step: from the app's status and headers, whether to code, and how.
 
-Private. ``plan`` reads the app's status and headers once and returns the decision and the
-headers to send (Vary merged, ETag weakened, Content-Encoding set); it never mutates its input::
+Private to :mod:`wsgikit.middleware.gzip`. ``plan`` reads the app's status and headers once and
+returns the decision and the headers to send (Vary merged, ETag weakened, Content-Encoding set);
+it never mutates its input::
 
     compress, headers, declared_length, flush_each = plan(middleware, "200 OK", headers, codec)
 """
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wsgikit.middleware._compressors import Codec
+from wsgikit.middleware.gzip._compressors import Codec
 
 if TYPE_CHECKING:
-    from wsgikit.middleware.gzip import GzipMiddleware
+    from wsgikit.middleware.gzip.middleware import GzipMiddleware
 
 __all__ = ["Headers", "Plan", "plan"]
 

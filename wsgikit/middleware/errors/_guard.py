@@ -1,4 +1,4 @@
-"""The response side of :class:`~wsgikit.middleware.errors.ErrorMiddleware`.
+"""ErrorMiddleware's response step: errors raised while the body is produced or closed.
 
 :class:`Guarded` wraps the app's iterable: it hands exceptions from iteration and ``close()`` to
 the middleware, knowing whether body bytes went out. On HEAD, :class:`HeadStart` stands between
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
+from wsgikit.middleware._close import close_iterable
 from wsgikit.types import ExcInfo, OptExcInfo, StartResponse, WSGIEnvironment
 
 __all__ = ["Guarded", "Handler", "HeadStart", "caught"]
@@ -108,11 +109,8 @@ class Guarded:
         if self._closed:
             return
         self._closed = True
-        close = getattr(self._result, "close", None)
-        if close is None:
-            return
         try:
-            close()
+            close_iterable(self._result)
         except Exception:
             # The body is over (or abandoned): there is nothing left to answer, only to report.
             self._middleware.report(self._environ, caught(), " closing the response")

@@ -1,5 +1,5 @@
-"""Showing the app's values on ErrorMiddleware's debug page: reprs that are cut, masked, never
-raise, and stop when the page runs out of time or room.
+"""ErrorMiddleware's debug-page step for values: reprs that are cut, masked, never raise, and
+stop when the page runs out of time or room.
 
 A value's ``__repr__`` is the app's code: it may raise anything (SystemExit, GeneratorExit, a
 library's own BaseException), be huge, or be slow. :class:`Budget` holds one page's limits::
@@ -15,7 +15,7 @@ import reprlib
 import time
 from itertools import islice
 
-from wsgikit.middleware._errorpage import MASK, QUERY_KEYS, is_secret, mask_query
+from wsgikit.middleware._request_text import MASK, QUERY_KEYS, is_secret, mask_query
 
 __all__ = [
     "MAX_PAGE",

@@ -1,7 +1,8 @@
-"""One request/response through :class:`~wsgikit.middleware.gzip.GzipMiddleware`.
+"""GzipMiddleware's response step: one request/response through the coder.
 
-Private: the start_response wrapper (which holds the call back until the body's form is known),
-write(), and the streaming body that codes chunk by chunk and always passes close() on::
+Private to :mod:`wsgikit.middleware.gzip`: the start_response wrapper (which holds the call back
+until the body's form is known), write(), and the streaming body that codes chunk by chunk and
+always passes close() on::
 
     exchange = Exchange(middleware, environ, start_response, codec)
     return exchange.body(app(environ, exchange.start_response))
@@ -12,21 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
-from wsgikit.middleware._compressors import Codec, Compressor
-from wsgikit.middleware._gzip_headers import Headers, plan
+from wsgikit.middleware._close import close_iterable
+from wsgikit.middleware.gzip._compressors import Codec, Compressor
+from wsgikit.middleware.gzip._headers import Headers, plan
 from wsgikit.types import OptExcInfo, StartResponse, WSGIEnvironment
 
 if TYPE_CHECKING:
-    from wsgikit.middleware.gzip import GzipMiddleware
+    from wsgikit.middleware.gzip.middleware import GzipMiddleware
 
-__all__ = ["Exchange", "close"]
-
-
-def close(result: object) -> None:
-    """PEP 3333: call the iterable's close() if it has one."""
-    method = getattr(result, "close", None)
-    if method is not None:
-        method()
+__all__ = ["Exchange"]
 
 
 class Exchange:
@@ -142,7 +137,7 @@ class Exchange:
         if self.head:  # RFC 9110 §9.3.2: no body, whatever the app gave
             if not self.forwarded:
                 self.forward(self._head_length(result))
-            close(result)
+            close_iterable(result)
             return []
         if not self.compress:
             return result
@@ -212,4 +207,4 @@ class _Body:
             yield tail
 
     def close(self) -> None:
-        close(self._result)
+        close_iterable(self._result)
