@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from typing import IO, Any
 
-from wsgikit._wsgi_rules import HOP_BY_HOP
+from wsgikit._wsgi_rules import HOP_BY_HOP, TOKEN
 
 __all__ = ["BadHead", "CGIError", "Child", "Response", "Timeout", "parse_head", "read_head"]
 
@@ -36,7 +36,7 @@ _MAX_HEAD = 65536  # the script's header block; Apache's limit for a header line
 _GRACE = 1.0  # seconds between SIGTERM and SIGKILL (Apache waits 3)
 _OUT, _ERR, _IN = "stdout", "stderr", "stdin"
 
-_token = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch  # RFC 9110 §5.6.2
+_token = re.compile(TOKEN.encode()).fullmatch  # RFC 9110 §5.6.2, for a CGI script's bytes
 _bad_value = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search  # RFC 9110 §5.5: no CTLs but HTAB
 _status = re.compile(r"([2-5][0-9]{2})(?:[ \t]+(.*))?").fullmatch  # RFC 3875 §6.3.3
 _head_end = re.compile(rb"(?:^|\n)\r?\n")  # RFC 3875 §6.3: lines end in NL = [CR] LF
