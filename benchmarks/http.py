@@ -69,7 +69,7 @@ def run_server(kind: str, app_name: str, port: int, idle_timeout: float) -> None
 
     app = _big if app_name == "big" else getattr(apps, app_name)
     if kind.startswith("wsgikit"):
-        from wsgikit.servers.selector import serve
+        from wsgikit.servers.http import serve
 
         threads = 0 if kind == "wsgikit-inline" else 8
         serve(app, [f"127.0.0.1:{port}"], threads=threads, idle_timeout=idle_timeout)

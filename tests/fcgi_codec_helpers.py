@@ -11,7 +11,7 @@ from wsgikit._fcgi import (
     FCGI_RESPONDER,
     FCGI_STDIN,
     Event,
-    FastCGIConnection,
+    FastCGIProtocol,
     encode_end_of_stream,
     encode_params,
     encode_record,
@@ -59,16 +59,16 @@ def full_request(rid: int = 1, body: bytes = b"hello", flags: int = FCGI_KEEP_CO
     return begin(rid, flags=flags) + params(rid, PARAMS) + stdin(rid, body)
 
 
-def bytewise(conn: FastCGIConnection, data: bytes) -> list[Event]:
+def bytewise(conn: FastCGIProtocol, data: bytes) -> list[Event]:
     events: list[Event] = []
     for i in range(len(data)):
         events += conn.feed(data[i : i + 1])
     return events
 
 
-def started(*rids: int, multiplex: bool = True, max_requests: int = 64) -> FastCGIConnection:
+def started(*rids: int, multiplex: bool = True, max_requests: int = 64) -> FastCGIProtocol:
     """A connection with each of ``rids`` begun and its params complete (events discarded)."""
-    conn = FastCGIConnection(multiplex=multiplex, max_requests=max_requests)
+    conn = FastCGIProtocol(multiplex=multiplex, max_requests=max_requests)
     for rid in rids:
         conn.feed(begin(rid) + params(rid, PARAMS))
     return conn

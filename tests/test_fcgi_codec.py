@@ -41,8 +41,8 @@ from wsgikit._fcgi import (
     FCGI_UNKNOWN_ROLE,
     FCGI_UNKNOWN_TYPE,
     Abort,
-    FastCGIConnection,
     FastCGIError,
+    FastCGIProtocol,
     Request,
     Stdin,
     StdinEnd,
@@ -65,42 +65,42 @@ EXPECTED = [
 
 
 def test_whole_request_events() -> None:
-    assert FastCGIConnection().feed(full_request()) == EXPECTED
+    assert FastCGIProtocol().feed(full_request()) == EXPECTED
 
 
 def test_bytewise_feed_gives_identical_events() -> None:
-    assert bytewise(FastCGIConnection(), full_request()) == EXPECTED
+    assert bytewise(FastCGIProtocol(), full_request()) == EXPECTED
 
 
 @pytest.mark.parametrize("size", [3, 7, 8, 9, 100])
 def test_chunked_feed_gives_identical_events(size: int) -> None:
     data = full_request() + full_request(2, b"x" * 70000)
-    conn = FastCGIConnection()
+    conn = FastCGIProtocol()
     events = []
     for i in range(0, len(data), size):
         events += conn.feed(data[i : i + size])
-    assert events == FastCGIConnection().feed(data)
+    assert events == FastCGIProtocol().feed(data)
 
 
 def test_feed_accepts_bytearray_and_memoryview() -> None:
     data = full_request()
-    assert FastCGIConnection().feed(bytearray(data)) == EXPECTED
-    assert FastCGIConnection().feed(memoryview(data)) == EXPECTED
+    assert FastCGIProtocol().feed(bytearray(data)) == EXPECTED
+    assert FastCGIProtocol().feed(memoryview(data)) == EXPECTED
 
 
 def test_feed_counts_bytes_of_wide_memoryview() -> None:
     data = full_request()  # a multiple of 8 bytes long: every record is padded
-    assert FastCGIConnection().feed(memoryview(data).cast("Q")) == EXPECTED
+    assert FastCGIProtocol().feed(memoryview(data).cast("Q")) == EXPECTED
 
 
 def test_trailing_partial_record_is_kept_for_later() -> None:
-    conn = FastCGIConnection()
+    conn = FastCGIProtocol()
     assert conn.feed(full_request() + begin(2)[:5]) == EXPECTED
     assert conn.feed(begin(2)[5:] + params(2, [])) == [Request(2, True, [])]
 
 
 def test_request_waits_for_empty_params_record() -> None:
-    conn = FastCGIConnection()
+    conn = FastCGIProtocol()
     assert conn.feed(begin(1) + encode_record(FCGI_PARAMS, 1, encode_params(PARAMS[:1]))) == []
     assert conn.feed(encode_end_of_stream(FCGI_PARAMS, 1)) == [Request(1, True, PARAMS[:1])]
 
@@ -110,7 +110,7 @@ def test_params_pair_split_across_records() -> None:
     records = b"".join(
         encode_record(FCGI_PARAMS, 1, block[i : i + 5]) for i in range(0, len(block), 5)
     )
-    events = FastCGIConnection().feed(begin(1) + records + encode_end_of_stream(FCGI_PARAMS, 1))
+    events = FastCGIProtocol().feed(begin(1) + records + encode_end_of_stream(FCGI_PARAMS, 1))
     assert events == [Request(1, True, PARAMS)]
 
 
@@ -127,11 +127,11 @@ def test_one_stdin_event_per_record() -> None:
 
 
 def test_keep_conn_flag_reported() -> None:
-    assert FastCGIConnection().feed(begin(1, flags=0) + params(1, [])) == [Request(1, False, [])]
+    assert FastCGIProtocol().feed(begin(1, flags=0) + params(1, [])) == [Request(1, False, [])]
 
 
 def test_reserved_flag_bits_ignored() -> None:
-    events = FastCGIConnection().feed(begin(1, flags=0xFE) + params(1, []))
+    events = FastCGIProtocol().feed(begin(1, flags=0xFE) + params(1, []))
     assert events == [Request(1, False, [])]
 
 
@@ -155,12 +155,12 @@ def test_multiplexed_interleaved_requests() -> None:
         StdinEnd(2),
         StdinEnd(1),
     ]
-    assert FastCGIConnection().feed(data) == expected
-    assert bytewise(FastCGIConnection(), data) == expected
+    assert FastCGIProtocol().feed(data) == expected
+    assert bytewise(FastCGIProtocol(), data) == expected
 
 
 def test_request_id_reusable_after_request_done() -> None:
-    conn = FastCGIConnection()
+    conn = FastCGIProtocol()
     conn.feed(full_request())
     conn.request_done(1)
     assert conn.feed(full_request()) == EXPECTED
@@ -177,7 +177,7 @@ def test_active_requests_counts_begun_ids() -> None:
     [pytest.param(0, True, id="no-keep-conn"), pytest.param(FCGI_KEEP_CONN, False, id="keep-conn")],
 )
 def test_should_close_after_request_done(flags: int, should_close: bool) -> None:
-    conn = FastCGIConnection()
+    conn = FastCGIProtocol()
     conn.feed(full_request(flags=flags))
     conn.request_done(1)
     assert conn.should_close is should_close
@@ -185,7 +185,7 @@ def test_should_close_after_request_done(flags: int, should_close: bool) -> None
 
 def test_request_done_unknown_id_raises_value_error() -> None:
     with pytest.raises(ValueError, match="not active"):
-        FastCGIConnection().request_done(1)
+        FastCGIProtocol().request_done(1)
 
 
 # -- records for inactive ids (spec §3.3: ignored) ---------------------------------------------
@@ -220,13 +220,13 @@ def get_values(*names: bytes) -> bytes:
     return encode_record(FCGI_GET_VALUES, 0, encode_params([(n, b"") for n in names]))
 
 
-def answer(conn: FastCGIConnection, data: bytes) -> list[tuple[int, int, bytes]]:
+def answer(conn: FastCGIProtocol, data: bytes) -> list[tuple[int, int, bytes]]:
     assert conn.feed(data) == []
     return reference_records(conn.data_to_send())
 
 
 def test_get_values_answers_known_names_only() -> None:
-    conn = FastCGIConnection(max_requests=10)
+    conn = FastCGIProtocol(max_requests=10)
     records = answer(conn, get_values(FCGI_MAX_REQS, b"NOT_A_VALUE", FCGI_MPXS_CONNS))
     assert records == [
         (
@@ -238,7 +238,7 @@ def test_get_values_answers_known_names_only() -> None:
 
 
 def test_get_values_reflects_no_multiplexing() -> None:
-    records = answer(FastCGIConnection(multiplex=False), get_values(FCGI_MAX_REQS, FCGI_MPXS_CONNS))
+    records = answer(FastCGIProtocol(multiplex=False), get_values(FCGI_MAX_REQS, FCGI_MPXS_CONNS))
     assert decode_params(records[0][2], max_pairs=9, max_size=99) == [
         (FCGI_MAX_REQS, b"1"),
         (FCGI_MPXS_CONNS, b"0"),
@@ -246,25 +246,25 @@ def test_get_values_reflects_no_multiplexing() -> None:
 
 
 def test_get_values_max_conns_from_constructor() -> None:
-    conn = FastCGIConnection(values={FCGI_MAX_CONNS: b"50"})
+    conn = FastCGIProtocol(values={FCGI_MAX_CONNS: b"50"})
     records = answer(conn, get_values(FCGI_MAX_CONNS))
     assert records == [(FCGI_GET_VALUES_RESULT, 0, encode_params([(FCGI_MAX_CONNS, b"50")]))]
 
 
 def test_get_values_max_conns_omitted_when_unknown() -> None:
-    assert answer(FastCGIConnection(), get_values(FCGI_MAX_CONNS)) == [
+    assert answer(FastCGIProtocol(), get_values(FCGI_MAX_CONNS)) == [
         (FCGI_GET_VALUES_RESULT, 0, b"")
     ]
 
 
 def test_get_values_duplicate_name_answered_once() -> None:
-    records = answer(FastCGIConnection(), get_values(FCGI_MPXS_CONNS, FCGI_MPXS_CONNS))
+    records = answer(FastCGIProtocol(), get_values(FCGI_MPXS_CONNS, FCGI_MPXS_CONNS))
     assert records == [(FCGI_GET_VALUES_RESULT, 0, encode_params([(FCGI_MPXS_CONNS, b"1")]))]
 
 
 @pytest.mark.parametrize("rtype", [0, 12, 255])
 def test_unknown_management_type_answered(rtype: int) -> None:
-    records = answer(FastCGIConnection(), encode_record(rtype, 0, b"whatever"))
+    records = answer(FastCGIProtocol(), encode_record(rtype, 0, b"whatever"))
     assert records == [(FCGI_UNKNOWN_TYPE, 0, bytes([rtype]) + bytes(7))]
 
 
@@ -278,19 +278,19 @@ def test_unknown_management_type_answered(rtype: int) -> None:
     ],
 )
 def test_unsupported_role_refused_with_unknown_role(role: int) -> None:
-    records = answer(FastCGIConnection(), begin(3, role=role))
+    records = answer(FastCGIProtocol(), begin(3, role=role))
     assert records == [(FCGI_END_REQUEST, 3, bytes(4) + bytes([FCGI_UNKNOWN_ROLE]) + bytes(3))]
 
 
 def test_refused_request_streams_are_ignored() -> None:
-    conn = FastCGIConnection()
+    conn = FastCGIProtocol()
     conn.feed(begin(3, role=FCGI_FILTER))
     assert conn.feed(params(3, PARAMS) + stdin(3, b"x") + encode_record(FCGI_DATA, 3, b"d")) == []
     assert conn.active_requests == 0
 
 
 def test_refused_request_without_keep_conn_asks_to_close() -> None:
-    conn = FastCGIConnection()
+    conn = FastCGIProtocol()
     conn.feed(begin(3, role=FCGI_AUTHORIZER, flags=0))
     assert conn.should_close is True
 
@@ -309,7 +309,7 @@ def test_request_over_max_requests_refused_as_overloaded() -> None:
 
 
 def test_data_to_send_empties_outbox() -> None:
-    conn = FastCGIConnection()
+    conn = FastCGIProtocol()
     conn.feed(encode_record(12, 0))
     conn.data_to_send()
     assert conn.data_to_send() == b""
@@ -329,7 +329,7 @@ def test_abort_keeps_id_active_until_request_done() -> None:
 
 
 def test_abort_before_params_complete_answered_by_codec() -> None:
-    conn = FastCGIConnection()
+    conn = FastCGIProtocol()
     assert conn.feed(begin(1) + encode_record(FCGI_ABORT_REQUEST, 1)) == []
     assert reference_records(conn.data_to_send()) == [(FCGI_END_REQUEST, 1, bytes(8))]
     assert conn.active_requests == 0
@@ -412,20 +412,20 @@ HOSTILE = [
 
 @pytest.mark.parametrize(("data", "match"), HOSTILE)
 def test_hostile_input_raises(data: bytes, match: str) -> None:
-    conn = FastCGIConnection(max_params_size=1000, max_params=3)
+    conn = FastCGIProtocol(max_params_size=1000, max_params=3)
     with pytest.raises(FastCGIError, match=match):
         conn.feed(data)
 
 
 @pytest.mark.parametrize(("data", "match"), HOSTILE)
 def test_hostile_input_raises_bytewise(data: bytes, match: str) -> None:
-    conn = FastCGIConnection(max_params_size=1000, max_params=3)
+    conn = FastCGIProtocol(max_params_size=1000, max_params=3)
     with pytest.raises(FastCGIError, match=match):
         bytewise(conn, data)
 
 
 def test_error_is_sticky() -> None:
-    conn = FastCGIConnection()
+    conn = FastCGIProtocol()
     with pytest.raises(FastCGIError):
         conn.feed(b"\x09" * 8)
     with pytest.raises(FastCGIError, match="version 9"):
@@ -441,14 +441,14 @@ def test_error_is_sticky() -> None:
     ],
 )
 def test_feed_eof_inside_record_raises(tail: bytes) -> None:
-    conn = FastCGIConnection()
+    conn = FastCGIProtocol()
     conn.feed(full_request() + tail)
     with pytest.raises(FastCGIError, match="connection closed inside a record"):
         conn.feed_eof()
 
 
 def test_feed_eof_between_records_is_clean() -> None:
-    conn = FastCGIConnection()
+    conn = FastCGIProtocol()
     conn.feed(full_request())
     conn.feed_eof()  # raises on a cut record; here it must not
     assert conn.active_requests == 1
@@ -472,7 +472,7 @@ def test_feed_eof_between_records_is_clean() -> None:
 )
 def test_constructor_rejects_bad_settings(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
-        FastCGIConnection(**kwargs)  # type: ignore[arg-type]
+        FastCGIProtocol(**kwargs)  # type: ignore[arg-type]
 
 
 # -- response helpers ----------------------------------------------------------------------
@@ -511,6 +511,6 @@ def test_end_request_closes_stderr_when_used() -> None:
         pytest.param(lambda c: c.respond(65536, b"x"), id="respond-big-id"),
     ],
 )
-def test_response_helpers_reject_bad_ids(call: Callable[[FastCGIConnection], object]) -> None:
+def test_response_helpers_reject_bad_ids(call: Callable[[FastCGIProtocol], object]) -> None:
     with pytest.raises(ValueError, match="request id"):
-        call(FastCGIConnection())
+        call(FastCGIProtocol())

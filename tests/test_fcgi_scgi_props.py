@@ -20,8 +20,8 @@ from wsgikit._fcgi import (
     FCGI_RESPONDER,
     FCGI_STDIN,
     Event,
-    FastCGIConnection,
     FastCGIError,
+    FastCGIProtocol,
     Request,
     Stdin,
     StdinEnd,
@@ -115,7 +115,7 @@ def run_fcgi(
     exercises id reuse but makes the outcome depend on where the chunks split (records for a freed
     id are ignored, FastCGI spec §3.3), so split-invariance checks turn it off.
     """
-    conn = FastCGIConnection(max_requests=2, max_params=4, max_params_size=400)
+    conn = FastCGIProtocol(max_requests=2, max_params=4, max_params_size=400)
     events: list[Event] = []
     try:
         for chunk in chunks:
@@ -188,7 +188,7 @@ def test_fcgi_stream_round_trip(
         + b"".join(encode_stream(FCGI_STDIN, rid, body))
         + encode_end_of_stream(FCGI_STDIN, rid)
     )
-    events = FastCGIConnection().feed(data)
+    events = FastCGIProtocol().feed(data)
     assert events[0] == Request(rid, False, pairs)
     assert events[-1] == StdinEnd(rid)
     assert b"".join(e.data for e in events if isinstance(e, Stdin)) == body

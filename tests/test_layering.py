@@ -84,8 +84,8 @@ def test_scan_catches_nested_and_aliased_imports() -> None:
 
 
 def test_scan_resolves_relative_imports() -> None:
-    found = imports_in("from ..servers import selector\nfrom . import gzip\n", "wsgikit.middleware")
-    assert {"wsgikit.servers.selector", "wsgikit.middleware.gzip"} <= found
+    found = imports_in("from ..servers import http\nfrom . import gzip\n", "wsgikit.middleware")
+    assert {"wsgikit.servers.http", "wsgikit.middleware.gzip"} <= found
 
 
 def foreign_privates(names: set[str], where: tuple[str, ...]) -> set[str]:

@@ -1,11 +1,11 @@
 """Sans-I/O FastCGI 1.0 codec: records, name-value pairs, and the per-connection state machine.
 
 Use it from a FastCGI server: feed the bytes read from the web server, act on the events, send what
-:meth:`FastCGIConnection.data_to_send` and the ``respond``/``end_request`` helpers return.
+:meth:`FastCGIProtocol.data_to_send` and the ``respond``/``end_request`` helpers return.
 Protocol violations raise :class:`FastCGIError` (drop the connection, log ``str(err)``); misuse of
 the encoding API (ids out of range, oversized content) raises :class:`ValueError`. No sockets::
 
-    conn = FastCGIConnection(max_requests=16)
+    conn = FastCGIProtocol(max_requests=16)
     for event in conn.feed(data):
         if isinstance(event, Request):
             out = conn.respond(event.request_id, b"Status: 200 OK\\r\\n\\r\\nhi")
@@ -258,7 +258,7 @@ class _Req:
         self.aborted = False
 
 
-class FastCGIConnection:
+class FastCGIProtocol:
     """The application side of one FastCGI transport connection (spec §3-§6, RESPONDER role only).
 
     ``feed()`` parses records and returns events; management records and requests it must refuse

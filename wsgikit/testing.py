@@ -371,7 +371,7 @@ def serve_in_thread(app: WSGIApplication, host: str = "127.0.0.1") -> Iterator[i
             http.client.HTTPConnection("127.0.0.1", port).request("GET", "/")
     """
     # Lazy: `import wsgikit` re-exports this module and must not load the server and its sockets.
-    from wsgikit.servers.selector import Server  # noqa: PLC0415
+    from wsgikit.servers.http import Server  # noqa: PLC0415
 
     bind = f"[{host}]:0" if ":" in host else f"{host}:0"
     server = Server(app, [bind], threads=4, shutdown_timeout=5.0)

@@ -20,7 +20,7 @@ import requests
 from tests.peers.helpers import missing
 from wsgikit.gateway import ConnectionInfo
 from wsgikit.servers._loop import EventServer
-from wsgikit.servers.fastcgi import FastCGIConn, FastCGIServer
+from wsgikit.servers.fastcgi import FastCGIConnection, FastCGIServer
 
 # -- the app ------------------------------------------------------------------------------------
 
@@ -59,7 +59,7 @@ def _stream() -> Iterator[bytes]:
     yield b"last\n"
 
 
-class CountingConn(FastCGIConn):
+class CountingConn(FastCGIConnection):
     server: CountingServer
 
     def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:

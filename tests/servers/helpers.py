@@ -12,7 +12,7 @@ from typing import Any
 from wsgiref.validate import validator
 
 from wsgikit.servers._loop import EventServer
-from wsgikit.servers.selector import Server
+from wsgikit.servers.http import Server
 
 
 class Running:

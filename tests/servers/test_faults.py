@@ -26,8 +26,8 @@ from tests.servers.test_scgi import scgi
 from tests.test_cli import read_line
 from wsgikit._fcgi import FCGI_END_REQUEST, FCGI_STDOUT
 from wsgikit.servers.fastcgi import FastCGIServer
+from wsgikit.servers.http import HTTPConnection, Server
 from wsgikit.servers.scgi import SCGIServer
-from wsgikit.servers.selector import HTTPConnection, Server
 
 
 class LibraryExit(BaseException):
@@ -276,7 +276,7 @@ def test_cgi_fault_before_start_response_is_a_500(
 
 MAIN = """
 import sys, time
-from wsgikit.servers.selector import Server
+from wsgikit.servers.http import Server
 
 def app(environ, start_response):
     if environ["PATH_INFO"] == "/raise":

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.servers.helpers import InternalErrors, Running, read_all, running
-from tests.servers.test_selector import echo, responses
+from tests.servers.test_http import echo, responses
 
 # Request pieces, the well-formed ones weighted up so that most requests get deep into the
 # parser and the app before something goes wrong.

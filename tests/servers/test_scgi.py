@@ -18,7 +18,8 @@ from tests.servers import helpers
 from tests.servers.helpers import Running, read_all
 from wsgikit._scgi import encode_request
 from wsgikit.gateway import ConnectionInfo, InputStream
-from wsgikit.servers.scgi import SCGIServer, cgi_environ, mount_paths
+from wsgikit.servers._cgivars import cgi_environ, mount_paths
+from wsgikit.servers.scgi import SCGIServer
 
 Serve = Callable[..., Any]
 

@@ -2,7 +2,7 @@
 
 Example::
 
-    from wsgikit.servers.selector import serve
+    from wsgikit.servers.http import serve
 """
 
 from __future__ import annotations

@@ -42,27 +42,27 @@ from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from wsgikit._accesslog import access_log, log_access
 from wsgikit._fcgi import (
     FCGI_LISTENSOCK_FILENO,
     FCGI_MAX_CONNS,
     Abort,
-    FastCGIConnection,
     FastCGIError,
+    FastCGIProtocol,
     Request,
     Stdin,
     StdinEnd,
 )
 from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome, run_app
+from wsgikit.servers._accesslog import clock, log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
+from wsgikit.servers._cgivars import LOG_ERRORS, cgi_environ, check_script_name
 from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, RESUME, WAIT, Connection
 from wsgikit.servers._listen import BindError
 from wsgikit.servers._loop import EventServer, run_until_signal
-from wsgikit.servers.scgi import LOG_ERRORS, cgi_environ, check_script_name
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = [
-    "FastCGIConn",
+    "FastCGIConnection",
     "FastCGIErrors",
     "FastCGIServer",
     "inherited_bind",
@@ -125,7 +125,7 @@ class _Request:
         return self.body.ended
 
 
-class FastCGIConn(Connection):
+class FastCGIConnection(Connection):
     """One transport connection from the web server: records in, requests served in order."""
 
     __slots__ = (
@@ -144,7 +144,7 @@ class FastCGIConn(Connection):
     def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
         super().__init__(server, sock, info)
         srv = self.server
-        self.codec = FastCGIConnection(
+        self.codec = FastCGIProtocol(
             max_requests=srv.max_requests,
             max_params_size=srv.max_params_size,
             max_params=srv.max_params,
@@ -346,9 +346,7 @@ class FastCGIConn(Connection):
             if outcome is None or sink is None:
                 tail: list[Piece] = []
             else:
-                if access_log.isEnabledFor(logging.INFO):
-                    elapsed = time.perf_counter() - sink.started
-                    log_access(sink.environ, outcome.status, outcome.body_bytes, elapsed)
+                log_outcome(outcome, sink.started)
                 if outcome.aborted and not req.aborted:
                     # The response is cut (app error after the head, short body): no
                     # END_REQUEST, so the web server sees a broken response, not a whole one.
@@ -410,7 +408,7 @@ class _Stdin:
 
     __slots__ = ("conn", "req")
 
-    def __init__(self, conn: FastCGIConn, req: _Request) -> None:
+    def __init__(self, conn: FastCGIConnection, req: _Request) -> None:
         self.conn = conn
         self.req = req
 
@@ -459,13 +457,13 @@ class _Stdout:
     __slots__ = ("app", "conn", "environ", "held", "hold", "req", "started", "writes")
 
     def __init__(
-        self, conn: FastCGIConn, req: _Request, app: WSGIApplication, environ: WSGIEnvironment
+        self, conn: FastCGIConnection, req: _Request, app: WSGIApplication, environ: WSGIEnvironment
     ) -> None:
         self.conn = conn
         self.req = req
         self.app = app
         self.environ = environ
-        self.started = time.perf_counter()
+        self.started = clock()
         self.writes = 0
         self.hold = False
         self.held: list[Piece] = []
@@ -512,7 +510,7 @@ class FastCGIErrors:
 
     __slots__ = ("conn", "req", "thread")
 
-    def __init__(self, conn: FastCGIConn, req: _Request) -> None:
+    def __init__(self, conn: FastCGIConnection, req: _Request) -> None:
         self.conn = conn
         self.req = req
         self.thread = threading.get_ident()
@@ -561,7 +559,7 @@ class FastCGIServer(EventServer):
 
     scheme = "fcgi"
 
-    connection_class = FastCGIConn
+    connection_class = FastCGIConnection
 
     def __init__(
         self,
@@ -595,7 +593,7 @@ class FastCGIServer(EventServer):
         # FCGI_GET_VALUES answers (spec §4.1); the codec adds FCGI_MAX_REQS and FCGI_MPXS_CONNS.
         self.values = {FCGI_MAX_CONNS: str(self.max_connections).encode()}
         try:  # check the codec options now, not on the first connection
-            FastCGIConnection(
+            FastCGIProtocol(
                 max_requests=max_requests,
                 max_params_size=max_params_size,
                 max_params=max_params,

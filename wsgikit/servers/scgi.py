@@ -9,7 +9,6 @@ as the HTTP server::
 
 nginx's stock ``scgi_params`` send neither SCRIPT_NAME nor PATH_INFO: PATH_INFO is then
 REQUEST_URI's path (decoded), under ``script_name`` when given (``--script-name /app``).
-The environ helpers here (:func:`cgi_environ`, :func:`mount_paths`) serve the FastCGI server too.
 """
 
 from __future__ import annotations
@@ -18,123 +17,28 @@ import contextlib
 import logging
 import socket
 import struct
-import time
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
-from wsgikit._accesslog import access_log, log_access
 from wsgikit._scgi import END, SCGIError, SCGIParser, SCGIRequest
-from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, environ_from_cgi, run_app
+from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, run_app
+from wsgikit.servers._accesslog import clock, log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
+from wsgikit.servers._cgivars import LOG_ERRORS, cgi_environ, check_script_name
 from wsgikit.servers._connection import DISPATCH, REJECT, WAIT, Connection
 from wsgikit.servers._loop import EventServer, run_until_signal
-from wsgikit.types import WSGIApplication, WSGIEnvironment
+from wsgikit.types import WSGIApplication
 
-__all__ = [
-    "LOG_ERRORS",
-    "LogErrors",
-    "SCGIConn",
-    "SCGIServer",
-    "cgi_environ",
-    "check_script_name",
-    "mount_paths",
-    "serve_scgi",
-]
+__all__ = ["SCGIConnection", "SCGIServer", "serve_scgi"]
 
 error_log = logging.getLogger("wsgikit.error")
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST (socket(7))
 
 
-# -- for every server of CGI variables (this one and FastCGI) ------------------------------------
-
-
-def mount_paths(environ: WSGIEnvironment, script_name: str | None, split: bool) -> None:
-    """Set SCRIPT_NAME and PATH_INFO for an app mounted at ``script_name`` (PEP 3333, RFC 3875).
-
-    ``split``: the web server sent PATH_INFO, so its SCRIPT_NAME/PATH_INFO split is kept when
-    ``script_name`` is None. Otherwise the full path (SCRIPT_NAME + PATH_INFO when PATH_INFO was
-    sent, else REQUEST_URI's path percent-decoded, else SCRIPT_NAME) is split at the mount point;
-    a path outside it gets SCRIPT_NAME "" and the whole path as PATH_INFO.
-    """
-    script = environ.get("SCRIPT_NAME", "")
-    if script_name is None and split:
-        if script.endswith("/"):  # PEP 3333: SCRIPT_NAME never ends with "/" ("/" is "")
-            path_info = environ.get("PATH_INFO", "")
-            environ["SCRIPT_NAME"] = script.rstrip("/")
-            environ["PATH_INFO"] = path_info if path_info.startswith("/") else "/" + path_info
-        return
-    if split:
-        full = script + environ.get("PATH_INFO", "")
-    else:
-        uri = environ.get("REQUEST_URI", "")
-        path = uri.partition("?")[0] if uri.startswith("/") else ""
-        if "%" in path:  # RFC 3875 §4.1.5: PATH_INFO is decoded; PEP 3333 latin-1 "bytes as str"
-            path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
-        full = path or script
-    prefix = script_name or ""
-    if prefix and (full == prefix or full.startswith(prefix + "/")):
-        environ["SCRIPT_NAME"], environ["PATH_INFO"] = prefix, full[len(prefix) :]
-    else:
-        environ["SCRIPT_NAME"], environ["PATH_INFO"] = "", full
-
-
-def cgi_environ(
-    params: Sequence[tuple[bytes, bytes]],
-    info: ConnectionInfo,
-    body: InputStream,
-    script_name: str | None,
-) -> WSGIEnvironment:
-    """The environ of a request a web server sent as CGI variables, made right for PEP 3333."""
-    environ = environ_from_cgi(params, info, body)
-    environ.setdefault("REQUEST_METHOD", "GET")
-    if not environ.get("SERVER_NAME"):  # nginx sends "" without server_name; RFC 3875 §4.1.14
-        host = environ.get("HTTP_HOST", "")
-        host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
-        environ["SERVER_NAME"] = host or info.base["SERVER_NAME"]
-    split = any(name == b"PATH_INFO" for name, _ in params)
-    mount_paths(environ, script_name, split)
-    return environ
-
-
-def check_script_name(script_name: str | None) -> str | None:
-    """Validate a mount point: None, "" (the root) or "/prefix"; a trailing "/" is dropped."""
-    if script_name is None:
-        return None
-    prefix = script_name.rstrip("/")
-    if prefix and not prefix.startswith("/"):
-        raise ValueError(f"script_name must start with '/', got {script_name!r}")
-    return prefix
-
-
-class LogErrors:
-    """``wsgi.errors`` written to the ``wsgikit.error`` log, one record per write (the default)."""
-
-    __slots__ = ()
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"wsgi.errors takes str, got {type(text).__name__}")
-        line = text.rstrip("\r\n")
-        if line:
-            error_log.error("app: %s", line)
-        return len(text)
-
-    def writelines(self, lines: Sequence[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        pass
-
-
-LOG_ERRORS = LogErrors()
-
-
 # -- SCGI ----------------------------------------------------------------------------------------
 
 
-class SCGIConn(Connection):
+class SCGIConnection(Connection):
     """One SCGI request: the head and body pieces queue up on the loop, a worker serves it."""
 
     __slots__ = ("body", "failure", "parser", "request")
@@ -208,7 +112,7 @@ class SCGIConn(Connection):
         body = InputStream(self.body if self.body.ended else self, request.content_length)
         environ = cgi_environ(request.headers, self.info, body, server.script_name)
         environ["wsgi.errors"] = LOG_ERRORS
-        started = time.perf_counter()
+        started = clock()
         outcome = run_app(
             server.app,
             environ,
@@ -217,8 +121,7 @@ class SCGIConn(Connection):
             version=None,
             keep_alive=False,
         )
-        if access_log.isEnabledFor(logging.INFO):
-            log_access(environ, outcome.status, outcome.body_bytes, time.perf_counter() - started)
+        log_outcome(outcome, started)
         if outcome.aborted:
             # The response is cut (app error after the head, short body). The end of an SCGI
             # response is the close, so a FIN would pass it off as whole: reset instead.
@@ -240,7 +143,7 @@ class SCGIServer(EventServer):
 
     scheme = "scgi"
 
-    connection_class = SCGIConn
+    connection_class = SCGIConnection
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""The selector server over real sockets: keep-alive, pipelining, bodies, errors, timeouts."""
+"""The HTTP server over real sockets: keep-alive, pipelining, bodies, errors, timeouts."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.servers.helpers import read_all, running
-from wsgikit.servers.selector import Server
+from wsgikit.servers.http import Server
 
 Serve = Callable[..., Any]
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.servers.helpers import read_all, running
-from tests.servers.test_selector import responses
-from wsgikit.servers.selector import HTTPConnection, Server
+from tests.servers.test_http import responses
+from wsgikit.servers.http import HTTPConnection, Server
 
 
 def _has_bytes(sock: socket.socket) -> bool:

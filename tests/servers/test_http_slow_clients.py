@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.servers.helpers import Running, running, wait_for
-from tests.servers.test_selector import responses
+from tests.servers.test_http import responses
 from wsgikit.servers._connection import WRITE
 
 MIB = 1 << 20

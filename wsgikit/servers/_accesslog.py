@@ -1,6 +1,6 @@
 """Access log lines in Apache's combined format, plus the request duration, via ``logging``.
 
-Every server and gateway logs through the ``wsgikit.access`` logger; nothing is formatted when that
+Every server on the loop logs through the ``wsgikit.access`` logger; nothing is formatted when that
 logger is not enabled for INFO::
 
     log_access(environ, "200 OK", 1234, duration=0.0021)
@@ -14,7 +14,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["access_log", "format_access", "log_access"]
+from wsgikit.gateway import Outcome
+
+__all__ = ["access_log", "clock", "format_access", "log_access", "log_outcome"]
 
 access_log = logging.getLogger("wsgikit.access")
 
@@ -53,3 +55,15 @@ def format_access(
 def log_access(environ: Mapping[str, Any], status: str, size: int, duration: float) -> None:
     if access_log.isEnabledFor(logging.INFO):
         access_log.info(format_access(environ, status, size, duration))
+
+
+def clock() -> float:
+    """When a request's app was called, for :func:`log_outcome`: 0.0 while the log is off."""
+    return time.perf_counter() if access_log.isEnabledFor(logging.INFO) else 0.0
+
+
+def log_outcome(outcome: Outcome, started: float) -> None:
+    """The access log line of a finished request whose app was called at ``started``."""
+    if started:
+        elapsed = time.perf_counter() - started
+        log_access(outcome.environ, outcome.status, outcome.body_bytes, elapsed)

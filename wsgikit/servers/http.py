@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
-from wsgikit._accesslog import access_log, log_access
 from wsgikit._http11 import END_OF_MESSAGE, Limits, ProtocolError, RequestHead, RequestParser
 from wsgikit._wsgi_rules import check_headers
 from wsgikit.gateway import (
@@ -32,6 +31,7 @@ from wsgikit.gateway import (
     date_header,
     run_app,
 )
+from wsgikit.servers._accesslog import clock, log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, RESUME, WAIT, Connection
 from wsgikit.servers._loop import EventServer, run_until_signal
@@ -306,7 +306,7 @@ class HTTPConnection(Connection):
         if req is not None and head.chunked and req.body.ended:
             # Apps that read CONTENT_LENGTH bytes (Django, WebOb) would read nothing without it.
             environ["CONTENT_LENGTH"] = str(req.body.size)
-        self.started = time.perf_counter() if access_log.isEnabledFor(logging.INFO) else 0.0
+        self.started = clock()
         self.mark = self.unsent_size
         return run_app(
             server.app,
@@ -321,9 +321,7 @@ class HTTPConnection(Connection):
 
     def end(self, outcome: Outcome) -> bool:
         """A response is done: log it, finish with its body; whether the connection stays."""
-        if self.started:
-            elapsed = time.perf_counter() - self.started
-            log_access(outcome.environ, outcome.status, outcome.body_bytes, elapsed)
+        log_outcome(outcome, self.started)
         req = self.current
         if req is None:
             return outcome.keep_alive

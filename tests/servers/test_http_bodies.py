@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.servers.helpers import read_all, running, wait_for
-from tests.servers.test_selector import hello, responses
+from tests.servers.test_http import hello, responses
 
 MODES = [
     pytest.param({"threads": 2}, id="threads"),
