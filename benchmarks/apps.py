@@ -1,4 +1,4 @@
-"""The apps every server in benchmarks/http.py serves: the same callables for every peer."""
+"""The apps every server in benchmarks/http_server.py serves: the same callables for every peer."""
 
 from __future__ import annotations
 

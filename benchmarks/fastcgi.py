@@ -16,13 +16,6 @@ Needs: nginx, wrk and taskset (Debian: nginx, wrk, util-linux); pip install flup
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "benchmarks":
-    sys.path[0] = str(ROOT)  # run as a script: import wsgikit and benchmarks from the checkout
-
 import argparse
 import contextlib
 import os
@@ -31,11 +24,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ["wsgikit-threads", "wsgikit-inline", "flup-threaded", "flup-prefork"]
 SERVER_CORE, CLIENT_CORE = "0", "1"
 
@@ -44,7 +40,7 @@ SERVER_CORE, CLIENT_CORE = "0", "1"
 
 
 def run_server(kind: str, port: int) -> None:
-    from benchmarks.apps import hello
+    from apps import hello
 
     if kind.startswith("wsgikit"):
         from wsgikit.servers.fastcgi import serve_fcgi

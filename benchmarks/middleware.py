@@ -11,13 +11,11 @@ Needs the peers: pip install -e '.[bench]'.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "benchmarks":
-    sys.path[0] = str(ROOT)
-
-from benchmarks import middleware_dispatch, middleware_gzip, middleware_sessions, middleware_stack
+import middleware_dispatch
+import middleware_gzip
+import middleware_sessions
+import middleware_stack
 
 
 def main() -> None:

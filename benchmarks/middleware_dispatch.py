@@ -15,18 +15,8 @@ Needs: pip install werkzeug paste.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this folder comes first on sys.path, where benchmarks/http.py would shadow
-# the standard library's http package (which paste imports): put the checkout there instead.
-if sys.path and Path(sys.path[0]).resolve() == ROOT / "benchmarks":
-    sys.path[0] = str(ROOT)
-elif str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from wsgikit.middleware.dispatch import Dispatcher
 from wsgikit.testing import make_environ

@@ -22,15 +22,6 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this folder comes first on sys.path, where benchmarks/http.py would shadow
-# the stdlib's http package (that WebOb imports): put the project root there instead.
-if sys.path and Path(sys.path[0]).resolve() == ROOT / "benchmarks":
-    sys.path[0] = str(ROOT)
-elif str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from wsgikit.middleware.gzip import GzipMiddleware
 from wsgikit.middleware.gzip._compressors import GZIP_BACKENDS, available, make_codec

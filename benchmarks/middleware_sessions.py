@@ -16,20 +16,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this folder comes first on sys.path, where benchmarks/http.py would shadow
-# the stdlib's http package (that WebOb imports): put the project root there instead.
-if sys.path and Path(sys.path[0]).resolve() == ROOT / "benchmarks":
-    sys.path[0] = str(ROOT)
-elif str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from wsgikit.middleware.sessions import SessionMiddleware
 from wsgikit.testing import make_environ

@@ -12,13 +12,6 @@ paste:   paste ErrorMiddleware, paste.gzipper, beaker's SessionMiddleware, paste
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "benchmarks":
-    sys.path[0] = str(ROOT)
-
 import argparse
 import functools
 import time

@@ -12,18 +12,11 @@ Needs: taskset (util-linux), pip install waitress.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "benchmarks":
-    sys.path[0] = str(ROOT)  # so that "benchmarks.http" is this repo's, not a shadowed stdlib
-
 import argparse
 import socket
 import time
 
-from benchmarks.http import rss_mb, server
+from http_server import rss_mb, server
 
 SERVERS = ["wsgikit-threads", "wsgikit-inline", "waitress"]
 BODY = 2 << 20

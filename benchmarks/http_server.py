@@ -6,22 +6,13 @@ and each one's best round counts. Prints req/s, p99 latency and the ratio to
 waitress; then the C10K check (10,000 idle keep-alive connections while wrk drives 50 active
 ones) and the big-body check (1 GiB up and down, the server's peak RSS growth)::
 
-    python benchmarks/http.py                    # everything (about 4 minutes)
-    python benchmarks/http.py --rounds 1 --skip-c10k --skip-bigbody
+    python benchmarks/http_server.py                    # everything (about 4 minutes)
+    python benchmarks/http_server.py --rounds 1 --skip-c10k --skip-bigbody
 
 Needs: wrk and taskset (Debian: wrk, util-linux), pip install waitress gunicorn cheroot.
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# Run as a script, this file's folder comes first on sys.path, and this file would shadow the
-# standard library's ``http`` package for everything imported later: put the repo root there.
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "benchmarks":
-    sys.path[0] = str(ROOT)
 
 import argparse
 import contextlib
@@ -31,10 +22,13 @@ import resource
 import selectors
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ["wsgikit-threads", "wsgikit-inline", "waitress", "gunicorn-gthread", "cheroot"]
 APPS = {"hello": "/", "realistic": "/api/items?page=2"}
 SERVER_CORE, CLIENT_CORE = "0", "1"
@@ -65,7 +59,7 @@ def _big(environ: Any, start_response: Any) -> Iterable[bytes]:
 
 
 def run_server(kind: str, app_name: str, port: int, idle_timeout: float) -> None:
-    from benchmarks import apps
+    import apps
 
     app = _big if app_name == "big" else getattr(apps, app_name)
     if kind.startswith("wsgikit"):
@@ -263,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-c10k", action="store_true")
     parser.add_argument("--skip-bigbody", action="store_true")
     opts = parser.parse_args(args)
-    print(f"# benchmarks/http.py — Python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    print(f"# benchmarks/http_server.py — Python {sys.version.split()[0]}, {os.cpu_count()} cores")
     if not opts.skip_throughput:
         throughput_table(opts.duration, opts.connections, opts.servers.split(","), opts.rounds)
     if not opts.skip_c10k:
