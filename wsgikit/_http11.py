@@ -28,15 +28,15 @@ from typing import Final, TypeAlias
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from wsgikit._http11_rules import (
-    _V11,
+    HTTP_1_1,
     ProtocolError,
-    _bad,
-    _chunk_size,
-    _chunked,
-    _field_line,
-    _host_ok,
-    _Line,
-    _request_line,
+    RequestLine,
+    bad_request,
+    check_field_line,
+    is_chunked,
+    parse_chunk_size,
+    parse_request_line,
+    valid_host,
 )
 
 __all__ = [
@@ -190,9 +190,9 @@ class _Collector:
 
 
 _DEFAULT_LIMITS: Final = Limits()
-_NO_HEAD: Final = RequestHead("GET", b"", b"", b"", None, _V11, [])
+_NO_HEAD: Final = RequestHead("GET", b"", b"", b"", None, HTTP_1_1, [])
 # method, target, path, query, authority, version
-_NO_LINE: Final[_Line] = ("GET", b"", b"", b"", None, _V11)
+_NO_LINE: Final[RequestLine] = ("GET", b"", b"", b"", None, HTTP_1_1)
 
 
 class RequestParser:
@@ -228,7 +228,7 @@ class RequestParser:
         self._partial = bytearray()  # bytes of an unfinished line, kept for the next feed
         self._proto = _Collector()
         self._hp: HttpRequestParser | None = None  # reused while messages end with their head
-        self._line: _Line = _NO_LINE  # the parsed request line until the head is complete
+        self._line: RequestLine = _NO_LINE  # the parsed request line until the head is complete
         self._head = _NO_HEAD  # the current message's head
         self._host = b""  # the last Host value found valid: clients repeat it on every request
         self._remaining = 0  # body or chunk-data bytes still expected
@@ -274,7 +274,7 @@ class RequestParser:
         if error is None:
             if self._state == _CLOSED or (self._state == _START and not self._partial):
                 return
-            error = self._error = _bad("connection closed before the request was complete")
+            error = self._error = bad_request("connection closed before the request was complete")
         raise error.with_traceback(None)
 
     # -- the state machine ------------------------------------------------------------------------
@@ -345,11 +345,11 @@ class RequestParser:
             if state == _START:
                 if line == b"\r":  # RFC 9112 §2.2: ignore empty lines before a request line
                     continue
-                self._start_head(_request_line(line))
+                self._start_head(parse_request_line(line))
                 feed_from = start
                 state = _HEADERS
             elif state == _CHUNK_SIZE:
-                size = _chunk_size(line)
+                size = parse_chunk_size(line)
                 self._body_total += size
                 max_body = limits.max_body_size
                 if max_body is not None and self._body_total > max_body:
@@ -359,7 +359,7 @@ class RequestParser:
                 self._tused = self._tcount = 0
             elif state == _CHUNK_END:
                 if line != b"\r":  # RFC 9112 §7.1: chunk-data CRLF
-                    raise _bad("chunk data not followed by CRLF")
+                    raise bad_request("chunk data not followed by CRLF")
                 state = _CHUNK_SIZE
             elif line != b"\r":
                 self._trailer_line(line)
@@ -385,12 +385,12 @@ class RequestParser:
             or len(data) > lf + 3 + limits.max_header_size
         ):
             return False
-        self._start_head(_request_line(data[:lf]))
+        self._start_head(parse_request_line(data[:lf]))
         self._feed_head(data)
         self._state = self._end_head(events)
         return True
 
-    def _start_head(self, line: _Line) -> None:
+    def _start_head(self, line: RequestLine) -> None:
         self._line = line
         proto = self._proto
         proto.headers = []
@@ -440,7 +440,7 @@ class RequestParser:
             self._hp = None
         except HttpParserError as exc:
             if self._proto.pending:
-                raise _bad(f"malformed request head: {exc}") from None
+                raise bad_request(f"malformed request head: {exc}") from None
             # After the head llhttp only judges body framing, which is ours (e.g. it refuses
             # "chunked<HTAB>", whose OWS is not part of the value): ignore, and do not reuse it.
             self._hp = None
@@ -452,7 +452,7 @@ class RequestParser:
         fields = line[: self._limits.max_request_line + 1].split(b" ")
         if len(fields) > 1 and len(fields[1]) == max(map(len, fields)):
             return ProtocolError(414, "request-target too long")
-        return _bad("request line too long")
+        return bad_request("request line too long")
 
     # -- checks ------------------------------------------------------------------------------------
 
@@ -471,25 +471,25 @@ class RequestParser:
                 continue
             if kind == _HOST:
                 if host is not None:
-                    raise _bad("repeated Host")  # RFC 9112 §3.2
+                    raise bad_request("repeated Host")  # RFC 9112 §3.2
                 if value != self._host:
-                    if not _host_ok(value):
-                        raise _bad("invalid Host")
+                    if not valid_host(value):
+                        raise bad_request("invalid Host")
                     self._host = value
                 host = value
             elif kind == _CL:
                 # RFC 9110 §8.6 lets a recipient merge identical values; refusing any repeat is the
                 # simplest rule that can never disagree with another parser about the body length.
                 if cl is not None:
-                    raise _bad("repeated Content-Length")
+                    raise bad_request("repeated Content-Length")
                 if not value.isdigit() or len(value) > 19:  # 1*DIGIT ("007" is 7), < 2**63
-                    raise _bad("invalid Content-Length")
+                    raise bad_request("invalid Content-Length")
                 cl = int(value)
                 if cl >= 1 << 63:
-                    raise _bad("Content-Length too large")
+                    raise bad_request("Content-Length too large")
             elif kind == _TE:
                 if te is not None:
-                    raise _bad("repeated Transfer-Encoding")
+                    raise bad_request("repeated Transfer-Encoding")
                 te = value
             elif kind == _CONN:  # RFC 9112 §9.3
                 v = value.lower()
@@ -506,25 +506,25 @@ class RequestParser:
                 # media type, and CONTENT_TYPE holds one (PEP 3333). Merging or last-wins would
                 # let the app and a proxy before us see different types; gunicorn, waitress: 400.
                 if typed:
-                    raise _bad("repeated Content-Type")
+                    raise bad_request("repeated Content-Type")
                 typed = True
             elif value.lower() == b"100-continue":  # Expect; RFC 9110 §10.1.1
                 expect = True
             else:
                 bad_expect = True
         method, target, path, query, netloc, version = self._line  # netloc: the authority
-        if host is None and version is _V11:
-            raise _bad("missing Host")  # RFC 9112 §3.2
+        if host is None and version is HTTP_1_1:
+            raise bad_request("missing Host")  # RFC 9112 §3.2
         chunked = False
         if te is not None:
-            chunked = _chunked(te, version, cl)
+            chunked = is_chunked(te, version, cl)
         max_body = limits.max_body_size
         if cl is not None and max_body is not None and cl > max_body:
             raise ProtocolError(413, "body larger than allowed")
         if bad_expect:
             raise ProtocolError(417, "unsupported expectation")  # RFC 9110 §10.1.1
-        alive = not close and (keep or version is _V11)
-        expect = expect and version is _V11  # RFC 9110 §10.1.1: ignored in HTTP/1.0
+        alive = not close and (keep or version is HTTP_1_1)
+        expect = expect and version is HTTP_1_1  # RFC 9110 §10.1.1: ignored in HTTP/1.0
         return RequestHead(
             method, target, path, query, netloc, version, headers, host, cl, chunked, alive, expect
         )
@@ -538,4 +538,4 @@ class RequestParser:
             raise ProtocolError(431, "trailer section too large")
         if self._tcount > limits.max_headers:
             raise ProtocolError(431, "too many trailer fields")
-        _field_line(line)
+        check_field_line(line)

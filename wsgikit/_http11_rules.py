@@ -1,9 +1,10 @@
 """The stateless rules of HTTP/1.1 request syntax (RFC 9110, RFC 9112), for :mod:`wsgikit._http11`.
 
 Request line, field line, chunk line, Transfer-Encoding, Host and target checks: bytes in, parsed
-values out or :class:`ProtocolError`; no state::
+values out or :class:`ProtocolError`; no state. The module is private; ``__all__`` is what
+:mod:`wsgikit._http11` uses::
 
-    _request_line(b"GET /a?b HTTP/1.1\r")   # ("GET", b"/a?b", ..., (1, 1))
+    parse_request_line(b"GET /a?b HTTP/1.1\r")   # ("GET", b"/a?b", b"/a", b"b", None, (1, 1))
 """
 
 from __future__ import annotations
@@ -11,7 +12,18 @@ from __future__ import annotations
 import re
 from typing import Final, TypeAlias
 
-__all__ = ["ProtocolError"]
+__all__ = [
+    "HTTP_1_0",
+    "HTTP_1_1",
+    "ProtocolError",
+    "RequestLine",
+    "bad_request",
+    "check_field_line",
+    "is_chunked",
+    "parse_chunk_size",
+    "parse_request_line",
+    "valid_host",
+]
 
 
 class ProtocolError(Exception):
@@ -59,18 +71,24 @@ _METHODS: Final = {
         *("CHECKOUT", "MERGE", "MKCALENDAR", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE"),
     )
 }
-_V11: Final = (1, 1)
-_V10: Final = (1, 0)
-_VERSIONS: Final = {b"HTTP/1.1\r": _V11, b"HTTP/1.0\r": _V10}  # the request line's end, CR included
+# A parsed version is always one of these two objects, so callers may compare with "is".
+HTTP_1_1: Final = (1, 1)
+HTTP_1_0: Final = (1, 0)
+_VERSIONS: Final = {
+    b"HTTP/1.1\r": HTTP_1_1,
+    b"HTTP/1.0\r": HTTP_1_0,
+}  # the request line's end, CR included
 
-_Line: TypeAlias = tuple[str, bytes, bytes, bytes, bytes | None, tuple[int, int]]
+# method, target, path, query, authority (absolute-form only), version
+RequestLine: TypeAlias = tuple[str, bytes, bytes, bytes, bytes | None, tuple[int, int]]
 
 
-def _bad(detail: str) -> ProtocolError:
+def bad_request(detail: str) -> ProtocolError:
+    """The error for a malformed request: 400 (RFC 9110 §15.5.1)."""
     return ProtocolError(400, detail)
 
 
-def _request_line(line: bytes) -> _Line:
+def parse_request_line(line: bytes) -> RequestLine:
     """RFC 9112 §3: method SP request-target SP HTTP-version CRLF, one SP each."""
     parts = line.split(b" ")
     if len(parts) == 3:
@@ -83,19 +101,19 @@ def _request_line(line: bytes) -> _Line:
             path, _, query = target.partition(b"?")
             return method, target, path, query, None, version
     if line[-1:] != b"\r" or b"\r" in line[:-1]:  # RFC 9112 §2.2 allows a bare LF; not us
-        raise _bad("bare CR or LF in request line")
+        raise bad_request("bare CR or LF in request line")
     if len(parts) != 3:
-        raise _bad("malformed request line")  # also HTTP/0.9 "GET /" and doubled spaces
+        raise bad_request("malformed request line")  # also HTTP/0.9 "GET /" and doubled spaces
     method_b, target, version_b = parts
     method = _METHODS.get(method_b)
     if method is None and (not method_b or method_b.translate(None, _TCHAR)):
-        raise _bad("method is not a token")  # RFC 9110 §9.1
+        raise bad_request("method is not a token")  # RFC 9110 §9.1
     version = _VERSIONS.get(version_b)
     if version is None:
         v = version_b[:-1]  # RFC 9112 §2.3: "HTTP/" DIGIT "." DIGIT, case-sensitive
         if len(v) == 8 and v[:5] == b"HTTP/" and v[6:7] == b"." and (v[5:6] + v[7:]).isdigit():
             raise ProtocolError(505, f"HTTP version {v.decode()} not supported")
-        raise _bad("malformed HTTP version")
+        raise bad_request("malformed HTTP version")
     if method is None:
         if method_b == b"CONNECT":
             raise ProtocolError(501, "CONNECT is not supported")
@@ -103,59 +121,59 @@ def _request_line(line: bytes) -> _Line:
     return (method, target, *_split_target(method, target), version)
 
 
-def _chunk_size(line: bytes) -> int:
+def parse_chunk_size(line: bytes) -> int:
     """RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF (the line without its LF); the size."""
     if line[-1:] != b"\r":
-        raise _bad("bare LF after chunk size")
+        raise bad_request("bare LF after chunk size")
     semi = line.find(b";")  # the first ";" starts chunk-ext: no ";" in chunk-size or BWS
     if semi < 0:
         digits = line[:-1]
     else:
         digits = line[:semi].rstrip(b" \t")
         if not _CHUNK_EXT.fullmatch(line, len(digits), len(line) - 1):
-            raise _bad("malformed chunk extension")
+            raise bad_request("malformed chunk extension")
     # Plain hex only: no sign, "0x", spaces or "_" (int() would take those); 16 digits at most
     # so a size always fits in 64 bits (RFC 9112 §7.1 asks to guard against overflow).
     if not digits or len(digits) > 16 or digits.translate(None, _HEX):
-        raise _bad("invalid chunk size")
+        raise bad_request("invalid chunk size")
     return int(digits, 16)
 
 
-def _field_line(line: bytes) -> None:
+def check_field_line(line: bytes) -> None:
     """Check a field line (without its LF) as RFC 9112 §5 wants it; raise ProtocolError."""
     if line[-1:] != b"\r" or b"\r" in line[:-1]:
-        raise _bad("bare CR or LF in trailer section")
+        raise bad_request("bare CR or LF in trailer section")
     line = line[:-1]
     if line[:1] in (b" ", b"\t"):
-        raise _bad("obsolete line folding")  # RFC 9112 §5.2
+        raise bad_request("obsolete line folding")  # RFC 9112 §5.2
     name, colon, value = line.partition(b":")
     if not colon or not name or name.translate(None, _TCHAR):
-        raise _bad("invalid trailer field name")  # RFC 9112 §5.1: no space before the colon
+        raise bad_request("invalid trailer field name")  # RFC 9112 §5.1: no space before the colon
     if value.translate(None, _FIELD_CHARS):
-        raise _bad("invalid character in trailer field")
+        raise bad_request("invalid character in trailer field")
 
 
-def _chunked(te: bytes, version: tuple[int, int], cl: int | None) -> bool:
+def is_chunked(te: bytes, version: tuple[int, int], cl: int | None) -> bool:
     """Transfer-Encoding (RFC 9112 §6.1, §6.3): only a final "chunked" frames a request body;
     codings before it are not implemented (501); anything else is a bad request (400)."""
-    if version is not _V11:
-        raise _bad("Transfer-Encoding in an HTTP/1.0 request")
+    if version is not HTTP_1_1:
+        raise bad_request("Transfer-Encoding in an HTTP/1.0 request")
     if cl is not None:
-        raise _bad("both Content-Length and Transfer-Encoding")
+        raise bad_request("both Content-Length and Transfer-Encoding")
     codings = [c.strip(b" \t").lower() for c in te.split(b",")]
     if codings[-1] != b"chunked":
-        raise _bad("Transfer-Encoding does not end with chunked")
+        raise bad_request("Transfer-Encoding does not end with chunked")
     for coding in codings[:-1]:
         if coding == b"chunked":
-            raise _bad("chunked applied more than once")  # RFC 9112 §7
+            raise bad_request("chunked applied more than once")  # RFC 9112 §7
         if not coding or coding.translate(None, _TCHAR):
-            raise _bad("malformed Transfer-Encoding")
+            raise bad_request("malformed Transfer-Encoding")
     if len(codings) > 1:
         raise ProtocolError(501, "transfer coding not implemented")
     return True
 
 
-def _host_ok(value: bytes) -> bool:
+def valid_host(value: bytes) -> bool:
     """uri-host [":" port] (RFC 9110 §7.2, RFC 3986 §3.2): reg-name or [IP-literal], port digits."""
     if value[:1] == b"[":
         end = value.find(b"]") + 1
@@ -171,13 +189,13 @@ def _host_ok(value: bytes) -> bool:
 def _split_target(method: str, target: bytes) -> tuple[bytes, bytes, bytes | None]:
     """(path, query, authority) of a request-target (RFC 9112 §3.2); raises ProtocolError."""
     if b"#" in target:
-        raise _bad("fragment in request-target")
+        raise bad_request("fragment in request-target")
     if target[:1] == b"/":  # origin-form
         path, _, query = target.partition(b"?")
         return path, query, None
     if target == b"*":  # asterisk-form
         if method != "OPTIONS":
-            raise _bad("asterisk-form target is only for OPTIONS")
+            raise bad_request("asterisk-form target is only for OPTIONS")
         return b"*", b"", None
     scheme = target[:8].lower()
     if scheme.startswith(b"http://"):
@@ -185,10 +203,10 @@ def _split_target(method: str, target: bytes) -> tuple[bytes, bytes, bytes | Non
     elif scheme == b"https://":
         rest = target[8:]
     else:  # authority-form is only for CONNECT (RFC 9112 §3.2.3), refused above
-        raise _bad("request-target is not origin-form or absolute-form")
+        raise bad_request("request-target is not origin-form or absolute-form")
     cut = min(i for i in (rest.find(b"/"), rest.find(b"?"), len(rest)) if i >= 0)
     authority = rest[:cut]
-    if not authority or not _host_ok(authority):
-        raise _bad("invalid authority in request-target")  # RFC 9110 §4.2.1, §4.2.4
+    if not authority or not valid_host(authority):
+        raise bad_request("invalid authority in request-target")  # RFC 9110 §4.2.1, §4.2.4
     path, _, query = rest[cut:].partition(b"?")
     return path or b"/", query, authority
