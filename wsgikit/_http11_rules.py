@@ -1,8 +1,9 @@
 """The stateless rules of HTTP/1.1 request syntax (RFC 9110, RFC 9112), for :mod:`wsgikit._http11`.
 
-Request line, field line, chunk line, Transfer-Encoding, Host and target checks: bytes in, parsed
-values out or :class:`ProtocolError`; no state. The module is private; ``__all__`` is what
-:mod:`wsgikit._http11` uses::
+Request line, header section, field line, chunk line, Transfer-Encoding, Host and target checks:
+bytes in, parsed values out or :class:`ProtocolError`; no state. Also the values they take and
+give, :class:`Limits` and :class:`RequestHead`, which :mod:`wsgikit._http11` re-exports. The
+module is private; ``__all__`` names what the parser may use::
 
     parse_request_line(b"GET /a?b HTTP/1.1\r")   # ("GET", b"/a?b", b"/a", b"b", None, (1, 1))
 """
@@ -10,15 +11,19 @@ values out or :class:`ProtocolError`; no state. The module is private; ``__all__
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 __all__ = [
     "HTTP_1_0",
     "HTTP_1_1",
+    "Limits",
     "ProtocolError",
+    "RequestHead",
     "RequestLine",
     "bad_request",
     "check_field_line",
+    "check_head",
     "is_chunked",
     "parse_chunk_size",
     "parse_request_line",
@@ -36,6 +41,83 @@ class ProtocolError(Exception):
 
     def __str__(self) -> str:
         return f"{self.status} {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size limits; each is inclusive (a request exactly at a limit is accepted).
+
+    ``max_request_line``: bytes of the request line without its CRLF (414 when the target is
+    what makes it long, else 400). ``max_header_size``: bytes of the header field lines with their
+    CRLFs, without the request line and the final empty line (431); the trailer section has the
+    same limit. ``max_headers``: header (and trailer) field lines (431). ``max_body_size``: body
+    bytes, checked against Content-Length up front and against the sum of chunk sizes (413).
+    """
+
+    max_request_line: int = 8192
+    max_header_size: int = 65536
+    max_headers: int = 100
+    max_body_size: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_request_line", "max_header_size", "max_headers"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"Limits.{name} must be an int >= 1, got {value!r}")
+        body = self.max_body_size
+        if body is not None and (type(body) is not int or body < 0):
+            raise ValueError(f"Limits.max_body_size must be None or an int >= 0, got {body!r}")
+
+
+class RequestHead:
+    """A parsed request line and header section; plain attributes (see :mod:`wsgikit._http11`)."""
+
+    __slots__ = (
+        "authority",
+        "chunked",
+        "content_length",
+        "expect_continue",
+        "headers",
+        "host",
+        "keep_alive",
+        "method",
+        "path",
+        "query",
+        "target",
+        "version",
+    )
+
+    def __init__(  # noqa: PLR0917  # one positional call per request, in attribute order
+        self,
+        method: str,
+        target: bytes,
+        path: bytes,
+        query: bytes,
+        authority: bytes | None,
+        version: tuple[int, int],
+        headers: list[tuple[bytes, bytes]],
+        host: bytes | None = None,
+        content_length: int | None = None,
+        chunked: bool = False,
+        keep_alive: bool = True,
+        expect_continue: bool = False,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.path = path
+        self.query = query
+        self.authority = authority
+        self.version = version
+        self.headers = headers
+        self.host = host
+        self.content_length = content_length
+        self.chunked = chunked
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+
+    def __repr__(self) -> str:
+        major, minor = self.version
+        return f"<RequestHead {self.method} {self.target!r} HTTP/{major}.{minor}>"
 
 
 # -- character classes (bytes.translate(None, allowed) is empty iff all bytes are allowed) ---
@@ -210,3 +292,89 @@ def _split_target(method: str, target: bytes) -> tuple[bytes, bytes, bytes | Non
         raise bad_request("invalid authority in request-target")  # RFC 9110 §4.2.1, §4.2.4
     path, _, query = rest[cut:].partition(b"?")
     return path or b"/", query, authority
+
+
+_HOST, _CL, _TE, _CONN, _EXPECT, _CT = range(6)
+_SPECIAL: Final = {
+    b"host": _HOST,
+    b"content-length": _CL,
+    b"transfer-encoding": _TE,
+    b"connection": _CONN,
+    b"expect": _EXPECT,
+    b"content-type": _CT,
+}
+
+
+def check_head(
+    line: RequestLine, headers: list[tuple[bytes, bytes]], limits: Limits, known_host: bytes
+) -> RequestHead:
+    """Header-section rules llhttp leaves to us; the head with its framing attributes.
+
+    ``known_host`` is a Host value already found valid: clients repeat the same one.
+    """
+    if len(headers) > limits.max_headers:
+        raise ProtocolError(431, "too many header fields")
+    host = cl = te = None
+    close = keep = expect = bad_expect = typed = False
+    special = _SPECIAL
+    for name, value in headers:
+        kind = special.get(name.lower())
+        if kind is None:
+            continue
+        if kind == _HOST:
+            if host is not None:
+                raise bad_request("repeated Host")  # RFC 9112 §3.2
+            if value != known_host and not valid_host(value):
+                raise bad_request("invalid Host")
+            host = value
+        elif kind == _CL:
+            # RFC 9110 §8.6 lets a recipient merge identical values; refusing any repeat is the
+            # simplest rule that can never disagree with another parser about the body length.
+            if cl is not None:
+                raise bad_request("repeated Content-Length")
+            if not value.isdigit() or len(value) > 19:  # 1*DIGIT ("007" is 7), < 2**63
+                raise bad_request("invalid Content-Length")
+            cl = int(value)
+            if cl >= 1 << 63:
+                raise bad_request("Content-Length too large")
+        elif kind == _TE:
+            if te is not None:
+                raise bad_request("repeated Transfer-Encoding")
+            te = value
+        elif kind == _CONN:  # RFC 9112 §9.3
+            v = value.lower()
+            if v == b"close":
+                close = True
+            elif v == b"keep-alive":
+                keep = True
+            else:
+                options = [o.strip(b" \t") for o in v.split(b",")]
+                close = close or b"close" in options
+                keep = keep or b"keep-alive" in options
+        elif kind == _CT:
+            # A singleton field (RFC 9110 §8.3, §5.3): two lines cannot be combined into one
+            # media type, and CONTENT_TYPE holds one (PEP 3333). Merging or last-wins would
+            # let the app and a proxy before us see different types; gunicorn, waitress: 400.
+            if typed:
+                raise bad_request("repeated Content-Type")
+            typed = True
+        elif value.lower() == b"100-continue":  # Expect; RFC 9110 §10.1.1
+            expect = True
+        else:
+            bad_expect = True
+    method, target, path, query, netloc, version = line  # netloc: the authority
+    if host is None and version is HTTP_1_1:
+        raise bad_request("missing Host")  # RFC 9112 §3.2
+    chunked = False
+    if te is not None:
+        chunked = is_chunked(te, version, cl)
+    max_body = limits.max_body_size
+    if cl is not None and max_body is not None and cl > max_body:
+        raise ProtocolError(413, "body larger than allowed")
+    if bad_expect:
+        raise ProtocolError(417, "unsupported expectation")  # RFC 9110 §10.1.1
+    alive = not close and (keep or version is HTTP_1_1)
+    expect = expect and version is HTTP_1_1  # RFC 9110 §10.1.1: ignored in HTTP/1.0
+    return RequestHead(
+        method, target, path, query, netloc, version, headers, host, cl, chunked, alive, expect
+    )
