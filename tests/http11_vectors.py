@@ -262,6 +262,11 @@ VALID: list[Vector] = [
         CHUNKED + b"0\r\nTransfer-Encoding: chunked\r\n\r\n" + GET,
         ok(chunked(b""), R),
     ),
+    (  # RFC 9112 §9.6: nothing after the trailer section of a "close" request is parsed
+        "chunked-close-stops-pipeline",
+        POST + b"Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n" + GET,
+        ok(chunked(b"x", keep_alive=False)),
+    ),
     (
         "chunked-data-has-crlf",
         CHUNKED + b"7\r\n\r\n0\r\n\r\n\r\n0\r\n\r\n",

@@ -17,34 +17,51 @@ request's bytes are never read as another's; llhttp tokenises and checks the hea
 lets through is refused here (doubled spaces, HTTP/0.9, fragments, other versions, bare LF before
 a request, Host, Transfer-Encoding and Expect rules, Content-Length >= 2**63, a repeated
 Content-Type).
+
+The framing is a state machine written down as tables: ``TRANSITIONS`` says, for each state (plain
+ints named in ``STATE_NAMES``), what moves it to which state; ``READERS`` gives each state its
+reader, which consumes bytes and returns the next state; ``RequestParser._run`` is a loop over
+``READERS``. The usual feed, exactly one whole head, takes a short cut (``_whole_head``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Final, TypeAlias
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from wsgikit._http11_rules import (
-    _V11,
+    HTTP_1_1,
+    Limits,
     ProtocolError,
-    _bad,
-    _chunk_size,
-    _chunked,
-    _field_line,
-    _host_ok,
-    _Line,
-    _request_line,
+    RequestHead,
+    RequestLine,
+    bad_request,
+    check_field_line,
+    check_head,
+    parse_chunk_size,
+    parse_request_line,
 )
 
 __all__ = [
+    "BODY",
+    "CHUNK_DATA",
+    "CHUNK_END",
+    "CHUNK_SIZE",
+    "CLOSED",
     "END_OF_MESSAGE",
+    "HEADERS",
+    "READERS",
+    "START",
+    "STATE_NAMES",
+    "TRAILERS",
+    "TRANSITIONS",
     "EndOfMessage",
     "Event",
     "Limits",
     "ProtocolError",
+    "Reader",
     "RequestHead",
     "RequestParser",
     "format_response_head",
@@ -63,83 +80,6 @@ def format_response_head(status: str, headers: Iterable[tuple[str, str]], extra:
     return f"HTTP/1.1 {status}\r\n{lines}{extra}\r\n".encode("latin-1")
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Size limits; each is inclusive (a request exactly at a limit is accepted).
-
-    ``max_request_line``: bytes of the request line without its CRLF (414 when the target is
-    what makes it long, else 400). ``max_header_size``: bytes of the header field lines with their
-    CRLFs, without the request line and the final empty line (431); the trailer section has the
-    same limit. ``max_headers``: header (and trailer) field lines (431). ``max_body_size``: body
-    bytes, checked against Content-Length up front and against the sum of chunk sizes (413).
-    """
-
-    max_request_line: int = 8192
-    max_header_size: int = 65536
-    max_headers: int = 100
-    max_body_size: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("max_request_line", "max_header_size", "max_headers"):
-            value = getattr(self, name)
-            if type(value) is not int or value < 1:
-                raise ValueError(f"Limits.{name} must be an int >= 1, got {value!r}")
-        body = self.max_body_size
-        if body is not None and (type(body) is not int or body < 0):
-            raise ValueError(f"Limits.max_body_size must be None or an int >= 0, got {body!r}")
-
-
-class RequestHead:
-    """A parsed request line and header section; plain attributes (see the module docstring)."""
-
-    __slots__ = (
-        "authority",
-        "chunked",
-        "content_length",
-        "expect_continue",
-        "headers",
-        "host",
-        "keep_alive",
-        "method",
-        "path",
-        "query",
-        "target",
-        "version",
-    )
-
-    def __init__(  # noqa: PLR0917  # one positional call per request, in attribute order
-        self,
-        method: str,
-        target: bytes,
-        path: bytes,
-        query: bytes,
-        authority: bytes | None,
-        version: tuple[int, int],
-        headers: list[tuple[bytes, bytes]],
-        host: bytes | None = None,
-        content_length: int | None = None,
-        chunked: bool = False,
-        keep_alive: bool = True,
-        expect_continue: bool = False,
-    ) -> None:
-        self.method = method
-        self.target = target
-        self.path = path
-        self.query = query
-        self.authority = authority
-        self.version = version
-        self.headers = headers
-        self.host = host
-        self.content_length = content_length
-        self.chunked = chunked
-        self.keep_alive = keep_alive
-        self.expect_continue = expect_continue
-
-    def __repr__(self) -> str:
-        major, minor = self.version
-        return f"<RequestHead {self.method} {self.target!r} HTTP/{major}.{minor}>"
-
-
 class EndOfMessage:
     """The request's body is complete (trailers, if any, were checked and dropped)."""
 
@@ -152,23 +92,51 @@ class EndOfMessage:
 END_OF_MESSAGE: Final = EndOfMessage()
 Event: TypeAlias = RequestHead | bytes | EndOfMessage
 
-_HOST, _CL, _TE, _CONN, _EXPECT, _CT = range(6)
-_SPECIAL: Final = {
-    b"host": _HOST,
-    b"content-length": _CL,
-    b"transfer-encoding": _TE,
-    b"connection": _CONN,
-    b"expect": _EXPECT,
-    b"content-type": _CT,
-}
 _MAX_CHUNK_LINE: Final = 4096  # chunk-size line with extensions, without CRLF
 
-# Parser states
-_START, _HEADERS, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _CLOSED = range(8)
+# -- the state machine: states, TRANSITIONS, READERS (after RequestParser) -------------------------
+# Plain ints, not an Enum: the hot path indexes and compares them.
+START, HEADERS, BODY, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, CLOSED = range(8)
+STATE_NAMES: Final = (
+    *("START", "HEADERS", "BODY", "CHUNK_SIZE"),
+    *("CHUNK_DATA", "CHUNK_END", "TRAILERS", "CLOSED"),
+)
+
+# state -> {what the reader met: the next state}. READERS[state] implements each row, and
+# tests/test_http11_states.py checks over the vector corpus that they do exactly this. Not rows:
+# running out of bytes (the state stays; an unfinished line waits in _partial) and ProtocolError
+# (from any state: the parser is dead and never resynchronises).
+TRANSITIONS: Final[dict[int, dict[str, int]]] = {
+    START: {
+        "empty line, ignored (RFC 9112 §2.2)": START,
+        "request line (RFC 9112 §3)": HEADERS,
+    },
+    HEADERS: {  # the head is complete: RequestHead out
+        "head, Content-Length > 0 (RFC 9112 §6.2)": BODY,
+        "head, Transfer-Encoding chunked (RFC 9112 §6.1)": CHUNK_SIZE,
+        "head, no body, keep-alive: END_OF_MESSAGE": START,
+        "head, no body, close (RFC 9112 §9.6): END_OF_MESSAGE": CLOSED,
+    },
+    BODY: {  # body bytes out as they come
+        "last body byte, keep-alive: END_OF_MESSAGE": START,
+        "last body byte, close: END_OF_MESSAGE": CLOSED,
+    },
+    CHUNK_SIZE: {
+        "chunk-size > 0 (RFC 9112 §7.1)": CHUNK_DATA,
+        "last-chunk, size 0": TRAILERS,
+    },
+    CHUNK_DATA: {"last byte of the chunk": CHUNK_END},  # body bytes out as they come
+    CHUNK_END: {"CRLF after chunk-data": CHUNK_SIZE},
+    TRAILERS: {
+        "trailer field line, checked and dropped (RFC 9112 §7.1.2)": TRAILERS,
+        "empty line, keep-alive: END_OF_MESSAGE": START,
+        "empty line, close: END_OF_MESSAGE": CLOSED,
+    },
+    CLOSED: {},  # later bytes are ignored (RFC 9112 §9.6)
+}
 _TOO_LONG: Final = {  # a line without its LF in time, by state
-    _CHUNK_SIZE: (400, "chunk-size line too long"),
-    _CHUNK_END: (400, "chunk data not followed by CRLF"),
-    _TRAILERS: (431, "trailer section too large"),
+    CHUNK_SIZE: (400, "chunk-size line too long"),
+    TRAILERS: (431, "trailer section too large"),
 }
 
 
@@ -190,9 +158,9 @@ class _Collector:
 
 
 _DEFAULT_LIMITS: Final = Limits()
-_NO_HEAD: Final = RequestHead("GET", b"", b"", b"", None, _V11, [])
+_NO_HEAD: Final = RequestHead("GET", b"", b"", b"", None, HTTP_1_1, [])
 # method, target, path, query, authority, version
-_NO_LINE: Final[_Line] = ("GET", b"", b"", b"", None, _V11)
+_NO_LINE: Final[RequestLine] = ("GET", b"", b"", b"", None, HTTP_1_1)
 
 
 class RequestParser:
@@ -209,7 +177,7 @@ class RequestParser:
         "_head",
         "_host",
         "_hp",
-        "_hused",
+        "_hroom",
         "_limits",
         "_line",
         "_partial",
@@ -224,16 +192,16 @@ class RequestParser:
         if not isinstance(limits, Limits):
             raise TypeError(f"limits must be a Limits, got {type(limits).__name__}")
         self._limits = limits
-        self._state = _START
+        self._state = START
         self._partial = bytearray()  # bytes of an unfinished line, kept for the next feed
         self._proto = _Collector()
         self._hp: HttpRequestParser | None = None  # reused while messages end with their head
-        self._line: _Line = _NO_LINE  # the parsed request line until the head is complete
+        self._line: RequestLine = _NO_LINE  # the parsed request line until the head is complete
         self._head = _NO_HEAD  # the current message's head
         self._host = b""  # the last Host value found valid: clients repeat it on every request
         self._remaining = 0  # body or chunk-data bytes still expected
         self._body_total = 0  # chunk sizes so far, for max_body_size
-        self._hused = 0  # header-section bytes given to llhttp so far
+        self._hroom = 0  # in HEADERS: how far past its pos the head may still reach
         self._tused = self._tcount = 0  # trailer-section bytes and fields so far
         self._error: ProtocolError | None = None
 
@@ -246,7 +214,7 @@ class RequestParser:
     @property
     def idle(self) -> bool:
         """True between messages with nothing of a next request buffered (keep-alive timers)."""
-        return self._error is None and self._state in (_START, _CLOSED) and not self._partial
+        return self._error is None and self._state in (START, CLOSED) and not self._partial
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse ``data``; return the events it completes. Raises :class:`ProtocolError`."""
@@ -254,12 +222,12 @@ class RequestParser:
         if error is not None:
             raise error.with_traceback(None)
         events: list[Event] = []
-        if not data or self._state == _CLOSED:
+        if not data or self._state == CLOSED:
             return events
         try:
             if type(data) is not bytes:
                 data = bytes(data)
-            if self._state != _START or self._partial or not self._whole_head(data, events):
+            if self._state != START or self._partial or not self._whole_head(data, events):
                 self._run(data, events)
         except ProtocolError as exc:
             self._error = exc
@@ -272,15 +240,15 @@ class RequestParser:
         """The peer closed its side: raise ProtocolError(400) if a request was left incomplete."""
         error = self._error
         if error is None:
-            if self._state == _CLOSED or (self._state == _START and not self._partial):
+            if self._state == CLOSED or (self._state == START and not self._partial):
                 return
-            error = self._error = _bad("connection closed before the request was complete")
+            error = self._error = bad_request("connection closed before the request was complete")
         raise error.with_traceback(None)
 
-    # -- the state machine ------------------------------------------------------------------------
+    # -- the state machine: one reader a state (READERS, TRANSITIONS) ------------------------------
 
     def _run(self, data: bytes, events: list[Event]) -> None:
-        limits = self._limits
+        """Take ``data`` through READERS from the current state until it is used up."""
         state = self._state
         partial = self._partial
         if partial:  # an incomplete line is waiting: nothing completes before an LF comes
@@ -288,90 +256,135 @@ class RequestParser:
                 partial += data  # amortised O(1): no quadratic copying under 1-byte feeds
                 return
             buf = bytes(partial) + data
-            pos = feed_from = 2 if state == _HEADERS else 0  # see the HEADERS branch
+            pos = 2 if state == HEADERS else 0  # a CRLF llhttp has seen comes first: see _read_head
             partial.clear()
         else:
             buf = data
-            pos = feed_from = 0  # feed_from: start of the head bytes not yet given to llhttp
+            pos = 0
         n = len(buf)
-        while (pos < n or state == _HEADERS) and state != _CLOSED:
-            if state == _HEADERS:
-                # Invariant: buf[pos - 2 : pos] is the CRLF of the request line or of the last
-                # field line given to llhttp, so CRLFCRLF is found even when split across feeds.
-                hused = self._hused
-                lim_end = pos + limits.max_header_size + 2 - hused  # the section must end by here
-                k = buf.find(b"\r\n\r\n", pos - 2, lim_end)
-                if k < 0:
-                    # llhttp gets whole lines only: httptools joins the pieces of a value with
-                    # "+=", which is quadratic when a long line comes in many small feeds.
-                    stop = max(buf.rfind(b"\n", pos, min(n, lim_end)) + 1, pos)
-                    self._feed_head(buf[feed_from:stop])
-                    if n >= lim_end:
-                        raise ProtocolError(431, "header section too large")
-                    self._hused = hused + stop - pos
-                    partial += buf[stop - 2 :]
-                    break
-                pos = k + 4
-                self._feed_head(buf[feed_from:pos])
-                state = self._end_head(events)
-                continue
-
-            if state in (_BODY, _CHUNK_DATA):
-                rem = self._remaining
-                if n - pos < rem:
-                    events.append(buf[pos:])
-                    self._remaining = rem - (n - pos)
-                    break
-                events.append(buf[pos : pos + rem])
-                pos += rem
-                if state == _CHUNK_DATA:
-                    state = _CHUNK_END
-                    continue
-                events.append(END_OF_MESSAGE)
-                state = _START if self._head.keep_alive else _CLOSED
-                continue
-
-            # A line: request line, chunk-size line, CRLF after chunk data, or trailer field line.
-            maxlen = limits.max_request_line + 1 if state == _START else self._room(state)
-            lf = buf.find(b"\n", pos, pos + maxlen + 1)
-            if lf < 0:
-                if n - pos > maxlen:
-                    raise self._overflow(state, buf[pos:])
-                partial += buf[pos:]
-                break
-            line = buf[pos:lf]
-            start = pos
-            pos = lf + 1
-            if state == _START:
-                if line == b"\r":  # RFC 9112 §2.2: ignore empty lines before a request line
-                    continue
-                self._start_head(_request_line(line))
-                feed_from = start
-                state = _HEADERS
-            elif state == _CHUNK_SIZE:
-                size = _chunk_size(line)
-                self._body_total += size
-                max_body = limits.max_body_size
-                if max_body is not None and self._body_total > max_body:
-                    raise ProtocolError(413, "body larger than allowed")
-                state = _CHUNK_DATA if size else _TRAILERS
-                self._remaining = size
-                self._tused = self._tcount = 0
-            elif state == _CHUNK_END:
-                if line != b"\r":  # RFC 9112 §7.1: chunk-data CRLF
-                    raise _bad("chunk data not followed by CRLF")
-                state = _CHUNK_SIZE
-            elif line != b"\r":
-                self._trailer_line(line)
-            else:  # the empty line ending the trailer section
-                events.append(END_OF_MESSAGE)
-                state = _START if self._head.keep_alive else _CLOSED
-        if state == _CLOSED:
-            partial.clear()
+        readers = READERS
+        while pos < n:
+            # Each reader consumes from pos and returns the next state and position; it returns
+            # (its own state, n) when the bytes run out, having kept an unfinished line in partial.
+            state, pos = readers[state](self, buf, pos, events)
         self._state = state
 
+    def _read_start(self, buf: bytes, pos: int, events: list[Event]) -> tuple[int, int]:
+        """START: empty lines, then a request line. HEADERS starts at the line's first byte:
+        llhttp gets the head from there, request line included."""
+        lf = self._line_end(buf, pos, START)
+        if lf < 0:
+            return START, len(buf)
+        line = buf[pos:lf]
+        if line == b"\r":  # RFC 9112 §2.2: ignore empty lines before a request line
+            return START, lf + 1
+        self._start_head(parse_request_line(line))
+        self._hroom = lf + 1 - pos + self._limits.max_header_size + 2
+        return HEADERS, pos
+
+    def _read_head(self, buf: bytes, pos: int, events: list[Event]) -> tuple[int, int]:
+        """HEADERS: give llhttp whole lines until the empty line; then check the head.
+
+        ``pos`` is the request line's first byte, or 2 when resuming: the bytes kept then start
+        with the CRLF of the last line llhttp got, so CRLFCRLF is found even when split across
+        feeds (a request line cannot hold CRLFCRLF, nor start it two bytes early). The section
+        must end before ``pos + _hroom`` (max_header_size, RFC 9112 §5 field lines).
+        """
+        lim_end = pos + self._hroom
+        k = buf.find(b"\r\n\r\n", pos - 2 if pos > 1 else 0, lim_end)
+        if k >= 0:
+            self._feed_head(buf[pos : k + 4])
+            return self._end_head(events), k + 4
+        # llhttp gets whole lines only: httptools joins the pieces of a value with "+=", which
+        # is quadratic when a long line comes in many small feeds.
+        n = len(buf)
+        stop = max(buf.rfind(b"\n", pos, min(n, lim_end)) + 1, pos)
+        self._feed_head(buf[pos:stop])
+        if n >= lim_end:
+            raise ProtocolError(431, "header section too large")
+        self._hroom = lim_end - stop
+        self._partial += buf[stop - 2 :]
+        return HEADERS, n
+
+    def _read_body(self, buf: bytes, pos: int, events: list[Event]) -> tuple[int, int]:
+        """BODY: Content-Length bytes (RFC 9112 §6.2), passed on as they come."""
+        end = self._take(buf, pos, events)
+        if end < 0:
+            return BODY, len(buf)
+        events.append(END_OF_MESSAGE)
+        return (START if self._head.keep_alive else CLOSED), end
+
+    def _read_chunk_size(self, buf: bytes, pos: int, events: list[Event]) -> tuple[int, int]:
+        """CHUNK_SIZE: chunk-size [ chunk-ext ] CRLF (RFC 9112 §7.1); size 0 is the last chunk."""
+        lf = self._line_end(buf, pos, CHUNK_SIZE)
+        if lf < 0:
+            return CHUNK_SIZE, len(buf)
+        self._remaining = size = parse_chunk_size(buf[pos:lf])
+        self._body_total += size
+        max_body = self._limits.max_body_size
+        if max_body is not None and self._body_total > max_body:
+            raise ProtocolError(413, "body larger than allowed")
+        if size:
+            return CHUNK_DATA, lf + 1
+        self._tused = self._tcount = 0
+        return TRAILERS, lf + 1
+
+    def _read_chunk_data(self, buf: bytes, pos: int, events: list[Event]) -> tuple[int, int]:
+        """CHUNK_DATA: the chunk's bytes, passed on as they come."""
+        end = self._take(buf, pos, events)
+        return (CHUNK_DATA, len(buf)) if end < 0 else (CHUNK_END, end)
+
+    def _read_chunk_end(self, buf: bytes, pos: int, events: list[Event]) -> tuple[int, int]:
+        """CHUNK_END: the CRLF after chunk-data (RFC 9112 §7.1)."""
+        if buf[pos : pos + 2] == b"\r\n":
+            return CHUNK_SIZE, pos + 2
+        if len(buf) - pos == 1 and buf[pos] != 0x0A:  # a CR, or a wrong byte judged with the next
+            self._partial += buf[pos:]
+            return CHUNK_END, len(buf)
+        raise bad_request("chunk data not followed by CRLF")
+
+    def _read_trailers(self, buf: bytes, pos: int, events: list[Event]) -> tuple[int, int]:
+        """TRAILERS: field lines, checked then dropped (RFC 9112 §7.1.2), up to the empty line."""
+        lf = self._line_end(buf, pos, TRAILERS)
+        if lf < 0:
+            return TRAILERS, len(buf)
+        line = buf[pos:lf]
+        if line != b"\r":
+            self._trailer_line(line)
+            return TRAILERS, lf + 1
+        events.append(END_OF_MESSAGE)
+        return (START if self._head.keep_alive else CLOSED), lf + 1
+
+    def _read_closed(self, buf: bytes, pos: int, events: list[Event]) -> tuple[int, int]:
+        """CLOSED: bytes after a message without keep-alive are ignored (RFC 9112 §9.6)."""
+        return CLOSED, len(buf)
+
+    def _take(self, buf: bytes, pos: int, events: list[Event]) -> int:
+        """Pass on the body or chunk bytes still expected: the index after the last one, or -1
+        when the bytes run out first."""
+        end = pos + self._remaining
+        n = len(buf)
+        if end > n:
+            events.append(buf[pos:])
+            self._remaining = end - n
+            return -1
+        events.append(buf[pos:end])
+        return end
+
+    def _line_end(self, buf: bytes, pos: int, state: int) -> int:
+        """The index of the LF ending the line at ``pos``; -1 when the bytes run out first (the
+        line then waits in partial), ProtocolError when it is too long already."""
+        maxlen = self._room(state)
+        lf = buf.find(b"\n", pos, pos + maxlen + 1)
+        if lf < 0:
+            if len(buf) - pos > maxlen:
+                raise self._overflow(state, buf[pos:])
+            self._partial += buf[pos:]
+        return lf
+
     def _whole_head(self, data: bytes, events: list[Event]) -> bool:
-        """The usual case, without the state machine: ``data`` is exactly one request head.
+        """The usual case in one step, the work of the START and HEADERS readers: ``data`` is
+        exactly one request head.
 
         Returns False, having done nothing, for anything else (empty lines first, a body or a next
         request in the same bytes, limits near); :meth:`_run` then takes the bytes as they come.
@@ -385,49 +398,50 @@ class RequestParser:
             or len(data) > lf + 3 + limits.max_header_size
         ):
             return False
-        self._start_head(_request_line(data[:lf]))
+        self._start_head(parse_request_line(data[:lf]))
         self._feed_head(data)
         self._state = self._end_head(events)
         return True
 
-    def _start_head(self, line: _Line) -> None:
+    def _start_head(self, line: RequestLine) -> None:
         self._line = line
         proto = self._proto
         proto.headers = []
         proto.pending.append(True)
         if self._hp is None:
             self._hp = HttpRequestParser(proto)
-        self._hused = 0
 
     def _end_head(self, events: list[Event]) -> int:
         """The head is complete and given to llhttp: check it, queue it; the next state."""
-        self._head = head = self._check_head()
+        self._head = head = check_head(self._line, self._proto.headers, self._limits, self._host)
+        if head.host is not None:
+            self._host = head.host
         events.append(head)
         if head.chunked:
             self._body_total = 0
             self._hp = None  # llhttp now expects a body, which we parse here
-            return _CHUNK_SIZE
+            return CHUNK_SIZE
         if head.content_length:
             self._remaining = head.content_length
             self._hp = None
-            return _BODY
+            return BODY
         events.append(END_OF_MESSAGE)
         hp = self._hp
         if hp is not None and not hp.should_keep_alive():
             self._hp = None
-        return _START if head.keep_alive else _CLOSED
+        return START if head.keep_alive else CLOSED
 
     def _room(self, state: int) -> int:
         """How many bytes may wait for an LF: a line without its LF, or in the header section
         the CRLF kept before the unfinished line plus that line."""
         limits = self._limits
-        if state == _START:
+        if state == START:
             return limits.max_request_line + 1  # with the CR
-        if state == _HEADERS:
-            return limits.max_header_size + 3 - self._hused
-        if state == _TRAILERS:
+        if state == HEADERS:
+            return self._hroom + 1
+        if state == TRAILERS:
             return max(limits.max_header_size - self._tused - 1, 1)  # the section's rest
-        return 1 if state == _CHUNK_END else _MAX_CHUNK_LINE + 1
+        return 1 if state == CHUNK_END else _MAX_CHUNK_LINE + 1
 
     def _feed_head(self, chunk: bytes) -> None:
         hp = self._hp
@@ -440,94 +454,21 @@ class RequestParser:
             self._hp = None
         except HttpParserError as exc:
             if self._proto.pending:
-                raise _bad(f"malformed request head: {exc}") from None
+                raise bad_request(f"malformed request head: {exc}") from None
             # After the head llhttp only judges body framing, which is ours (e.g. it refuses
             # "chunked<HTAB>", whose OWS is not part of the value): ignore, and do not reuse it.
             self._hp = None
 
     def _overflow(self, state: int, line: bytes) -> ProtocolError:
         """The error for a line over its limit (decided on a fixed prefix, so split-proof)."""
-        if state != _START:
+        if state != START:
             return ProtocolError(*_TOO_LONG[state])
         fields = line[: self._limits.max_request_line + 1].split(b" ")
         if len(fields) > 1 and len(fields[1]) == max(map(len, fields)):
             return ProtocolError(414, "request-target too long")
-        return _bad("request line too long")
+        return bad_request("request line too long")
 
     # -- checks ------------------------------------------------------------------------------------
-
-    def _check_head(self) -> RequestHead:
-        """Header-section rules llhttp leaves to us; the head with its framing attributes."""
-        headers = self._proto.headers
-        limits = self._limits
-        if len(headers) > limits.max_headers:
-            raise ProtocolError(431, "too many header fields")
-        host = cl = te = None
-        close = keep = expect = bad_expect = typed = False
-        special = _SPECIAL
-        for name, value in headers:
-            kind = special.get(name.lower())
-            if kind is None:
-                continue
-            if kind == _HOST:
-                if host is not None:
-                    raise _bad("repeated Host")  # RFC 9112 §3.2
-                if value != self._host:
-                    if not _host_ok(value):
-                        raise _bad("invalid Host")
-                    self._host = value
-                host = value
-            elif kind == _CL:
-                # RFC 9110 §8.6 lets a recipient merge identical values; refusing any repeat is the
-                # simplest rule that can never disagree with another parser about the body length.
-                if cl is not None:
-                    raise _bad("repeated Content-Length")
-                if not value.isdigit() or len(value) > 19:  # 1*DIGIT ("007" is 7), < 2**63
-                    raise _bad("invalid Content-Length")
-                cl = int(value)
-                if cl >= 1 << 63:
-                    raise _bad("Content-Length too large")
-            elif kind == _TE:
-                if te is not None:
-                    raise _bad("repeated Transfer-Encoding")
-                te = value
-            elif kind == _CONN:  # RFC 9112 §9.3
-                v = value.lower()
-                if v == b"close":
-                    close = True
-                elif v == b"keep-alive":
-                    keep = True
-                else:
-                    options = [o.strip(b" \t") for o in v.split(b",")]
-                    close = close or b"close" in options
-                    keep = keep or b"keep-alive" in options
-            elif kind == _CT:
-                # A singleton field (RFC 9110 §8.3, §5.3): two lines cannot be combined into one
-                # media type, and CONTENT_TYPE holds one (PEP 3333). Merging or last-wins would
-                # let the app and a proxy before us see different types; gunicorn, waitress: 400.
-                if typed:
-                    raise _bad("repeated Content-Type")
-                typed = True
-            elif value.lower() == b"100-continue":  # Expect; RFC 9110 §10.1.1
-                expect = True
-            else:
-                bad_expect = True
-        method, target, path, query, netloc, version = self._line  # netloc: the authority
-        if host is None and version is _V11:
-            raise _bad("missing Host")  # RFC 9112 §3.2
-        chunked = False
-        if te is not None:
-            chunked = _chunked(te, version, cl)
-        max_body = limits.max_body_size
-        if cl is not None and max_body is not None and cl > max_body:
-            raise ProtocolError(413, "body larger than allowed")
-        if bad_expect:
-            raise ProtocolError(417, "unsupported expectation")  # RFC 9110 §10.1.1
-        alive = not close and (keep or version is _V11)
-        expect = expect and version is _V11  # RFC 9110 §10.1.1: ignored in HTTP/1.0
-        return RequestHead(
-            method, target, path, query, netloc, version, headers, host, cl, chunked, alive, expect
-        )
 
     def _trailer_line(self, line: bytes) -> None:
         """A trailer field line is checked like a header line, then dropped (RFC 9112 §7.1.2)."""
@@ -538,4 +479,18 @@ class RequestParser:
             raise ProtocolError(431, "trailer section too large")
         if self._tcount > limits.max_headers:
             raise ProtocolError(431, "too many trailer fields")
-        _field_line(line)
+        check_field_line(line)
+
+
+Reader: TypeAlias = Callable[[RequestParser, bytes, int, list[Event]], tuple[int, int]]
+# state -> its reader: (parser, bytes, position) -> (next state, next position); see TRANSITIONS.
+READERS: Final[dict[int, Reader]] = {
+    START: RequestParser._read_start,
+    HEADERS: RequestParser._read_head,
+    BODY: RequestParser._read_body,
+    CHUNK_SIZE: RequestParser._read_chunk_size,
+    CHUNK_DATA: RequestParser._read_chunk_data,
+    CHUNK_END: RequestParser._read_chunk_end,
+    TRAILERS: RequestParser._read_trailers,
+    CLOSED: RequestParser._read_closed,
+}
