@@ -12,13 +12,6 @@ and compare two checkouts in one sitting::
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "benchmarks":
-    sys.path[0] = str(ROOT)  # import this checkout's wsgikit
-
 import argparse
 import time
 import timeit

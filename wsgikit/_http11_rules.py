@@ -21,6 +21,7 @@ __all__ = [
     "ProtocolError",
     "RequestHead",
     "RequestLine",
+    "TOKEN",
     "bad_request",
     "check_field_line",
     "check_head",
@@ -132,7 +133,11 @@ _FIELD_CHARS: Final = bytes(range(0x20, 0x7F)) + b"\t" + bytes(range(0x80, 0x100
 _REG_NAME: Final = _ALPHA + _DIGITS + b"-._~%!$&'()*+,;="
 
 _QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'  # RFC 9110 §5.6.4
-_TOKEN_RE = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+#: RFC 9110 §5.6.2 ``token`` (1*tchar), the one spelling of it: header names, methods, media
+#: types, chunk extensions and cookie names (RFC 6265 §4.1.1) are tokens. The engine and the
+#: tooling compose it into their patterns; byte parsers use ``TOKEN.encode()``.
+TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_TOKEN_RE = TOKEN.encode()
 # chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) (RFC 9112 §7.1.1), and
 # RFC 9110 §5.6.3 says a recipient MUST parse BWS. BWS is SP/HTAB only and never ends the list, so
 # what decides framing stays strict: the line ends at CRLF, and a bare CR or LF, NUL, other

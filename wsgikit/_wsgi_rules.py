@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from wsgikit._http11_rules import TOKEN
+
 __all__ = ["HOP_BY_HOP", "TOKEN", "check_headers", "check_status", "is_token"]
 
 #: PEP 3333 "Other HTTP Features": apps must not use hop-by-hop headers (RFC 9110 §7.6.1).
@@ -28,10 +30,6 @@ HOP_BY_HOP = frozenset(
     }
 )
 
-#: RFC 9110 §5.6.2 ``token`` (1*tchar), the one spelling of it: header names, methods, media types
-#: and cookie names (RFC 6265 §4.1.1) are tokens. Compose it into larger patterns; servers that
-#: parse bytes use ``TOKEN.encode()``.
-TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 #: ``is_token(text)``: a match when the whole of ``text`` is a token, else None.
 is_token = re.compile(TOKEN).fullmatch
 # RFC 9110 §5.5: field values are visible chars, SP, HTAB, obs-text; no CR, LF, NUL, other CTLs.
