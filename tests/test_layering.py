@@ -142,3 +142,69 @@ def test_scan_allows_own_private_modules_and_root_helpers() -> None:
     source = "from ._page import STATUS\nfrom .._request_text import request_line\n"
     names = imports_in(source, "wsgikit.middleware.errors")
     assert not foreign_privates(names, ("middleware", "errors", "middleware.py"))
+
+
+# -- the tiers (DESIGN.md "The tiers") -------------------------------------------------------------
+
+TIERS = {
+    "codecs": {"_version", "_http11", "_http11_rules", "_fcgi", "_scgi", "_binds"},
+    "engine": {"gateway", "_environ", "_wsgi_rules", "types"},
+    "tooling": {"lint", "compose", "loader", "config", "_logsetup", "_zoo"},
+    "face": {"cli", "_check", "factories", "testing", "", "__main__"},
+}
+MAY_IMPORT = {
+    "codecs": {"codecs"},
+    "engine": {"codecs", "engine"},
+    "tooling": {"codecs", "engine", "tooling"},
+    "middleware": {"codecs", "engine", "tooling", "middleware"},
+    "servers": {"codecs", "engine", "tooling", "servers"},
+    "face": {"codecs", "engine", "tooling", "middleware", "servers", "face"},
+}
+
+
+def tier_of(module: str) -> str:
+    """The tier of a wsgikit module ("wsgikit.gateway" -> "engine")."""
+    parts = module.split(".")[1:]
+    if parts and parts[0] in ("middleware", "servers"):
+        return parts[0]
+    name = parts[0] if parts else ""
+    for tier, names in TIERS.items():
+        if name in names:
+            return tier
+    raise AssertionError(f"{module} belongs to no tier: add it to TIERS and DESIGN.md")
+
+
+def wsgikit_imports(path: Path) -> set[str]:
+    """The wsgikit modules a file imports (``from wsgikit import x`` counts as the root)."""
+    found = set()
+    for name in imports(path):
+        if name == "wsgikit" or name.startswith("wsgikit."):
+            parts = name.split(".")
+            # "wsgikit.gateway.run_app" is the module wsgikit.gateway: keep known module paths
+            while len(parts) > 1 and not _is_module(parts):
+                parts.pop()
+            found.add(".".join(parts))
+    return found
+
+
+def _is_module(parts: list[str]) -> bool:
+    base = PACKAGE.parent.joinpath(*parts)
+    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=ids(ALL_FILES))
+def test_every_module_imports_only_its_tier_and_below(path: Path) -> None:
+    own = tier_of(module_name(path))
+    for name in wsgikit_imports(path):
+        if name == "wsgikit" and own != "face":
+            raise AssertionError(f"{path.name} imports the package root (take it from a low tier)")
+        other = tier_of(name)
+        assert other in MAY_IMPORT[own], f"{path.name} ({own}) imports {name} ({other})"
+
+
+def test_the_tier_check_can_fail() -> None:
+    assert tier_of("wsgikit.gateway") == "engine"
+    assert "face" not in MAY_IMPORT["engine"]
+    assert "servers" not in MAY_IMPORT["middleware"]
+    with pytest.raises(AssertionError):
+        tier_of("wsgikit.unplaced_module")

@@ -11,12 +11,11 @@ Wrap an app and mount two apps::
 from __future__ import annotations
 
 from wsgikit._environ import ClientError
+from wsgikit._version import __version__
 from wsgikit.compose import pipeline
 from wsgikit.lint import LintError, LintMiddleware
 from wsgikit.loader import LoadError, load_app, prepare_sys_path
 from wsgikit.testing import Result, call_app, check_middleware, make_environ, serve_in_thread
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "ClientError",

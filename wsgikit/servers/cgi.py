@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import IO
 
-from wsgikit import __version__
+from wsgikit._version import __version__
 from wsgikit.gateway import (
     BodyReader,
     ConnectionInfo,
