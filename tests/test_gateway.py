@@ -22,6 +22,7 @@ from tests.gateway_helpers import (
 )
 from wsgikit.gateway import (
     InputStream,
+    ServerExit,
     build_environ,
     run_app,
 )
@@ -410,6 +411,112 @@ def test_app_error_is_logged_with_request(caplog: pytest.LogCaptureFixture) -> N
     assert record.name == "wsgikit.error"
     assert "/where" in record.getMessage()
     assert record.exc_info is not None
+
+
+# -- BaseExceptions: the app's cost its request; ServerExit is the server's ------------------------
+
+
+class LibraryExit(BaseException):
+    pass
+
+
+BASE_EXCEPTIONS = [
+    pytest.param(SystemExit(3), id="SystemExit"),
+    pytest.param(KeyboardInterrupt(), id="KeyboardInterrupt"),
+    pytest.param(GeneratorExit(), id="GeneratorExit"),
+    pytest.param(LibraryExit(), id="own-BaseException"),
+]
+
+
+@pytest.mark.parametrize("exc", BASE_EXCEPTIONS)
+def test_base_exception_before_start_response_is_a_logged_500(
+    exc: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        raise exc
+
+    with caplog.at_level(logging.ERROR, logger="wsgikit.error"):
+        raw, outcome = serve(app)
+    assert raw.startswith(b"HTTP/1.1 500 ")
+    assert outcome.keep_alive is False
+    assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [exc]
+
+
+@pytest.mark.parametrize("exc", BASE_EXCEPTIONS)
+def test_base_exception_mid_body_aborts_and_closes(
+    exc: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    closed: list[bool] = []
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield b"part"
+            raise exc
+        finally:
+            closed.append(True)
+
+    def app(environ: Any, start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return body()
+
+    with caplog.at_level(logging.ERROR, logger="wsgikit.error"):
+        raw, outcome = serve(app)
+    assert b"part" in raw
+    assert outcome.aborted
+    assert closed
+    assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [exc]
+
+
+@pytest.mark.parametrize("exc", BASE_EXCEPTIONS)
+def test_base_exception_in_close_is_logged_not_raised(
+    exc: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Body(list[bytes]):
+        def close(self) -> None:
+            raise exc
+
+    def app(environ: Any, start_response: Any) -> Body:
+        start_response("200 OK", [])
+        return Body([b"a", b"b"])
+
+    with caplog.at_level(logging.ERROR, logger="wsgikit.error"):
+        raw, outcome = serve(app)
+    assert raw.endswith(b"0\r\n\r\n")
+    assert outcome.keep_alive is True  # the response went out whole
+    assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [exc]
+
+
+class Stop(ServerExit):
+    pass
+
+
+def test_server_exit_goes_through_and_the_iterable_is_closed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = Tracked([b"a", b"b"])
+
+    def interrupted(environ: Any, start_response: Any) -> Iterator[bytes]:
+        for chunk in app(environ, start_response):
+            yield chunk
+            raise Stop  # as a signal handler would, in the middle of the app
+
+    with pytest.raises(Stop):
+        serve(interrupted)
+    assert app.closed
+    assert not caplog.records
+
+
+def test_server_exit_from_close_goes_through() -> None:
+    class Body(list[bytes]):
+        def close(self) -> None:
+            raise Stop
+
+    def app(environ: Any, start_response: Any) -> Body:
+        start_response("200 OK", [])
+        return Body([b"a"])
+
+    with pytest.raises(Stop):
+        serve(app)
 
 
 # -- file_wrapper ---------------------------------------------------------------------------------

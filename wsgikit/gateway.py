@@ -10,6 +10,13 @@ the ``start_response`` rules, decides the framing and hands the sink bytes; no s
                       keep_alive=head.keep_alive)
     if not outcome.keep_alive:
         close_the_connection()
+
+What the app raises costs its request, never the server: any exception, BaseExceptions too
+(SystemExit, KeyboardInterrupt, GeneratorExit, a library's own), is logged once with its
+traceback and answered 500, or cuts the response when the head is out. PEP 3333 leaves this to
+the server, and an app's ``sys.exit()`` must not stop a server that serves other apps' requests.
+Only :class:`ServerExit` goes through: a server raises it into a running app (from a signal
+handler, say) to get out of it, and decides what it means.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ __all__ = [
     "InputStream",
     "Outcome",
     "ResponseSink",
+    "ServerExit",
     "build_environ",
     "environ_from_cgi",
     "run_app",
@@ -106,6 +114,15 @@ class Outcome:
     @property
     def status_code(self) -> int:
         return int(self.status[:3]) if self.status else 0
+
+
+class ServerExit(BaseException):
+    """Raised by a server's own code through a running app: :func:`run_app` closes the app's
+    iterable and lets it through, where it treats every other exception as the app's failure.
+
+    The servers raise subclasses of it from their signal handlers (a second SIGTERM stops an
+    inline server now; a Ctrl-C reaches code around ``Server.run()`` as KeyboardInterrupt).
+    """
 
 
 class _ClientGone(Exception):
@@ -336,6 +353,8 @@ def run_app(
 ) -> Outcome:
     """Call ``app`` and send its response to ``sink``; never raises for app errors or a gone client.
 
+    Only :class:`ServerExit` goes through (after the iterable is closed).
+
     ``version`` None means a CGI-style response (``Status:`` line, no framing or connection
     headers): the FastCGI, SCGI and CGI gateways. The app's iterable is always closed.
     """
@@ -386,7 +405,11 @@ def run_app(
                 _error_response(call, exc.status)
             except _ClientGone:
                 call.aborted = True
-    except Exception:
+    except ServerExit:
+        call.aborted = True  # the server's own: it closes the connection
+        call.keep_alive = False
+        raise
+    except BaseException:  # SystemExit and the like too: the app's failure (module docstring)
         error_log.exception(
             "error in app %r handling %s %s",
             app,
@@ -406,7 +429,9 @@ def run_app(
         if close is not None:
             try:
                 close()
-            except Exception:
+            except ServerExit:
+                raise
+            except BaseException:
                 error_log.exception("error closing the app's iterable (%r)", result)
                 if not call.headers_sent:
                     call.keep_alive = False

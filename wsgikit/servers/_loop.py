@@ -24,10 +24,11 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import Any, ClassVar
 
-from wsgikit.gateway import ConnectionInfo
+from wsgikit.gateway import ConnectionInfo, ServerExit
 from wsgikit.servers._connection import (
     BUSY,
     DISPATCH,
@@ -152,7 +153,16 @@ class EventServer:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Serve until :meth:`stop`; then drain in-flight requests (up to shutdown_timeout)."""
+        """Serve until :meth:`stop`; then drain in-flight requests (up to shutdown_timeout).
+
+        What an app raises, BaseExceptions included, costs its request only (the engine answers
+        500, see :mod:`wsgikit.gateway`), and a pool thread outlives anything. What leaves the
+        loop on this thread is the process's: a signal handler's exception stops the server and
+        goes on out of run(). On the main thread with Python's own SIGINT handler, run() sets a
+        twin of it while it runs whose KeyboardInterrupt the engine lets through, so Ctrl-C stops
+        the server even while an inline app runs, and a KeyboardInterrupt the app raises itself
+        is a 500. A SIGINT/SIGTERM handler of your own should call :meth:`stop`.
+        """
         _raise_fd_limit()
         self._epoll = select.epoll()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -166,9 +176,13 @@ class EventServer:
             self._workers.append(worker)
         for sock, _ in self.listeners.values():
             error_log.info("listening on %s", describe(sock, self.scheme))
+        restore = _take_ctrl_c()
         try:
             self._loop()
+        except _CtrlC as exc:  # the user's KeyboardInterrupt, as Python raises it
+            raise KeyboardInterrupt(*exc.args).with_traceback(exc.__traceback__) from None
         finally:
+            restore()
             self._shutdown()
 
     def stop(self, *, force: bool = False) -> None:
@@ -440,7 +454,10 @@ class EventServer:
         while (conn := get()) is not None:
             try:
                 conn.process()
-            except Exception:
+            except BaseException:
+                # A pool thread must never die. No signal handler runs here, so whatever got
+                # this far (a ServerExit an app raised itself, a bug of ours) is this
+                # connection's alone.
                 error_log.exception("internal error serving a connection")
                 self.close(conn)
 
@@ -451,6 +468,31 @@ def _raise_fd_limit() -> None:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class _CtrlC(KeyboardInterrupt, ServerExit):
+    """Ctrl-C, raised through a running app (the engine lets a ServerExit through)."""
+
+
+def _ctrl_c(signum: int, frame: FrameType | None) -> None:
+    raise _CtrlC
+
+
+def _take_ctrl_c() -> Callable[[], None]:
+    """On the main thread, put :func:`_ctrl_c` in the place of Python's own SIGINT handler (and
+    nobody else's); return what puts it back."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        return lambda: None
+    signal.signal(signal.SIGINT, _ctrl_c)
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGINT) is _ctrl_c:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    return restore
 
 
 def run_until_signal(server: EventServer) -> None:
