@@ -36,10 +36,24 @@ def http_request(path: str) -> bytes:
 def read_http(sock: socket.socket) -> Answer:
     head, _, body = read_all(sock).partition(b"\r\n\r\n")
     if b"Transfer-Encoding: chunked" in head:
-        whole = body.endswith(b"\r\n0\r\n\r\n")
+        body, whole = dechunk(body)
     else:
         whole = f"Content-Length: {len(body)}\r\n".encode() in head + b"\r\n"
     return Answer(int(head[9:12] or 0), body, whole)
+
+
+def dechunk(data: bytes) -> tuple[bytes, bool]:
+    """The body of a chunked message, and whether its last chunk came (RFC 9112 §7.1)."""
+    body = b""
+    while True:
+        size_line, found, data = data.partition(b"\r\n")
+        if not found:
+            return body, False
+        size = int(size_line, 16)
+        if size == 0:
+            return body, data == b"\r\n"
+        body += data[:size]
+        data = data[size + 2 :]
 
 
 def cgi_answer(stdout: bytes, whole: bool) -> Answer:

@@ -250,6 +250,8 @@ class EventServer:
                 if not drain_until:
                     drain_until = now + self.shutdown_timeout
                     self._begin_drain()
+                    if batch:  # inline: requests the drain found waiting
+                        self._serve_batch(batch)
                 if not conns or now >= drain_until or self._force:
                     return
             if now >= next_sweep:
@@ -279,8 +281,8 @@ class EventServer:
                 if conn.unsent and conn.state == READ:  # released before its bytes went out
                     self._write_later(conn, READ)
 
-    def _accept(self, listener: socket.socket, info: ConnectionInfo) -> None:
-        for _ in range(64):  # many per wake-up, but let other sockets have a turn
+    def _accept(self, listener: socket.socket, info: ConnectionInfo, budget: int = 64) -> None:
+        for _ in range(budget):  # many per wake-up, but let other sockets have a turn
             try:
                 sock, peer = listener.accept()
             except BlockingIOError:
@@ -403,12 +405,22 @@ class EventServer:
                 self.close(conn)
 
     def _begin_drain(self) -> None:
-        for sock, _ in self.listeners.values():
-            with contextlib.suppress(OSError):
-                self._epoll.unregister(sock.fileno())
+        """Stop accepting, but serve what has already arrived: accept the whole listen backlog,
+        read every idle connection once, and close only those that had nothing to read.
+
+        Inline, the loop may have been in the app for a while: clients sent requests that only
+        the kernel has seen, and resetting them now (a 502 behind nginx) would undo the point of
+        a graceful stop. The listeners close at once: a client that connects now is refused
+        (a proxy tries another upstream) rather than queued to be reset at the end.
+        """
+        for sock, info in list(self.listeners.values()):
+            self._accept(sock, info, budget=1 << 16)
+        self.close_listeners()
         for conn in list(self.conns.values()):
             if conn.state == READ and not conn.reading:
-                self.close(conn)
+                self._on_readable(conn)  # a request waiting there is served (Connection: close)
+                if conn.state == READ and not conn.reading and self.conns.get(conn.fd) is conn:
+                    self.close(conn)
 
     # -- closing ---------------------------------------------------------------------------------
 
