@@ -1,6 +1,6 @@
 """Graceful stop serves every request that had already arrived (waiting unread on a connection,
-or in the listen backlog) before it closes idle connections. HTTP, FastCGI and SCGI, threaded
-and inline."""
+or in the listen backlog) before it closes idle connections; a second signal stops at once, even
+while an inline app runs. HTTP, FastCGI and SCGI, threaded and inline."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 
 from tests.servers import helpers
 from tests.servers.helpers import wait_for
-from tests.servers.protocols import HTTP, PROTOCOLS, Answer, Protocol
+from tests.servers.protocols import FASTCGI, HTTP, PROTOCOLS, SCGI, Answer, Protocol
 from tests.test_cli import python_m_wsgikit, read_line
 
 MODES = [pytest.param(2, id="threads"), pytest.param(0, id="inline")]
@@ -167,3 +167,26 @@ def test_sigterm_serves_the_requests_that_already_arrived(
         assert protocol.read(slow) == Answer(200, b"slow", True)
         assert [protocol.read(sock) for sock in waiting] == [FINE] * 5
         assert proc.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+@pytest.mark.parametrize(
+    ("protocol", "threads"),
+    [
+        pytest.param(HTTP, 0, id="http-inline"),
+        pytest.param(FASTCGI, 0, id="fcgi-inline"),
+        pytest.param(SCGI, 0, id="scgi-inline"),
+        pytest.param(HTTP, 2, id="http-threads"),
+    ],
+)
+def test_a_second_signal_stops_at_once_while_an_app_runs(
+    tmp_path: Path, protocol: Protocol, threads: int, signum: signal.Signals
+) -> None:
+    with wsgikit(tmp_path, protocol, threads) as (proc, port, stack):
+        send(port, protocol, "/stuck", stack)
+        assert read_line(proc) == "in the app"
+        proc.send_signal(signum)
+        read_until(proc, f"received {signum.name}, finishing in-flight requests")
+        proc.send_signal(signum)
+        assert proc.wait(timeout=5) == 0  # the app would sleep 30 s more
+        assert f"received {signum.name} again, stopping now" in read_until(proc, "stopping now")

@@ -129,6 +129,7 @@ class EventServer:
         self._workers: list[threading.Thread] = []
         self._batch: list[Connection] = []  # inline: connections with a request, this turn
         self._held: list[Connection] | None = None  # inline, while serving: send_last() holds
+        self._in_app = False  # inline, while serving: a second signal raises through the app
 
     def listener_info(self, sock: socket.socket) -> ConnectionInfo:
         """The environ facts of connections accepted on ``sock`` (SERVER_NAME, SERVER_PORT...)."""
@@ -155,13 +156,15 @@ class EventServer:
     def run(self) -> None:
         """Serve until :meth:`stop`; then drain in-flight requests (up to shutdown_timeout).
 
-        What an app raises, BaseExceptions included, costs its request only (the engine answers
-        500, see :mod:`wsgikit.gateway`), and a pool thread outlives anything. What leaves the
-        loop on this thread is the process's: a signal handler's exception stops the server and
-        goes on out of run(). On the main thread with Python's own SIGINT handler, run() sets a
-        twin of it while it runs whose KeyboardInterrupt the engine lets through, so Ctrl-C stops
-        the server even while an inline app runs, and a KeyboardInterrupt the app raises itself
-        is a 500. A SIGINT/SIGTERM handler of your own should call :meth:`stop`.
+        BaseExceptions: what an app raises, SystemExit and KeyboardInterrupt included, costs
+        its request only (the engine answers 500, see :mod:`wsgikit.gateway`), and a pool thread
+        survives anything. What leaves the loop on this thread is the process's and ends run()
+        once the connections are closed: a signal handler's exception, a ServerExit. On the main
+        thread, while it runs, run() has every signal wake the loop and puts a twin in the place
+        of Python's own SIGINT handler whose KeyboardInterrupt the engine lets through: Ctrl-C
+        stops the server (run() raises KeyboardInterrupt) even while an inline app runs, and a
+        KeyboardInterrupt an app raises itself is a 500. A SIGINT/SIGTERM handler of your own
+        should call :meth:`stop`: what else it raises into a running app is taken for the app's.
         """
         _raise_fd_limit()
         self._epoll = select.epoll()
@@ -176,9 +179,11 @@ class EventServer:
             self._workers.append(worker)
         for sock, _ in self.listeners.values():
             error_log.info("listening on %s", describe(sock, self.scheme))
-        restore = _take_ctrl_c()
+        restore = _take_signals(self._wake_w)
         try:
             self._loop()
+        except _ForceStop:
+            pass  # a second signal while an inline app ran (run_until_signal logged it)
         except _CtrlC as exc:  # the user's KeyboardInterrupt, as Python raises it
             raise KeyboardInterrupt(*exc.args).with_traceback(exc.__traceback__) from None
         finally:
@@ -262,6 +267,7 @@ class EventServer:
         """Inline: serve the connections with a request, then send the responses they held."""
         held: list[Connection] = []
         self._held = held
+        self._in_app = True
         try:
             for conn in batch:
                 try:
@@ -270,6 +276,7 @@ class EventServer:
                     error_log.exception("internal error serving a connection")
                     self.close(conn)
         finally:
+            self._in_app = False
             batch.clear()
             self._held = None
             for conn in held:
@@ -490,34 +497,53 @@ def _ctrl_c(signum: int, frame: FrameType | None) -> None:
     raise _CtrlC
 
 
-def _take_ctrl_c() -> Callable[[], None]:
-    """On the main thread, put :func:`_ctrl_c` in the place of Python's own SIGINT handler (and
-    nobody else's); return what puts it back."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+def _take_signals(wake_fd: int) -> Callable[[], None]:
+    """On the main thread, while the loop runs: every signal wakes the loop, and Python's own
+    SIGINT handler (nobody else's) gives way to :func:`_ctrl_c`. Returns what undoes both."""
+    if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    signal.signal(signal.SIGINT, _ctrl_c)
+    # The kernel may deliver a signal to a pool thread; its Python handler runs on this thread
+    # only once the loop wakes, up to a poll timeout later, and a second signal in that time
+    # would merge with the first (Ctrl-C twice read as once).
+    previous_fd = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
+    ctrl_c = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if ctrl_c:
+        signal.signal(signal.SIGINT, _ctrl_c)
 
     def restore() -> None:
-        if signal.getsignal(signal.SIGINT) is _ctrl_c:
+        signal.set_wakeup_fd(previous_fd)
+        if ctrl_c and signal.getsignal(signal.SIGINT) is _ctrl_c:
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
     return restore
 
 
+class _ForceStop(ServerExit):
+    """A second SIGINT/SIGTERM, raised through the inline app that keeps the loop: stop now."""
+
+
 def run_until_signal(server: EventServer) -> None:
-    """Run ``server`` in this (main) thread; SIGINT or SIGTERM stop it gracefully, twice: now."""
+    """Run ``server`` in this (main) thread; SIGINT or SIGTERM stop it gracefully, twice: now.
+
+    Now even inline, where the app runs on this thread and the loop would wait for it: the
+    second signal raises a :class:`~wsgikit.gateway.ServerExit` through the app, which the
+    engine lets through and :meth:`EventServer.run` takes for a stop without drain.
+    """
 
     def on_signal(signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
-        if server.stopping:  # a second Ctrl-C: the user does not want to wait for the drain
-            error_log.warning("received %s again, stopping now", name)
-            server.stop(force=True)
-        else:
-            error_log.info("received %s, finishing in-flight requests", name)
+        if not server.stopping:
+            # stop() before the log line: a signal that lands while this one logs (handlers
+            # nest) is then a second one, not another first
             server.stop()
+            error_log.info("received %s, finishing in-flight requests", name)
+            return
+        # A second one: the user does not want to wait for the drain.
+        server.stop(force=True)
+        error_log.warning("received %s again, stopping now", name)
+        if server._in_app:  # inline: the loop is in the app, on this thread; get out of it
+            server._in_app = False
+            raise _ForceStop
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
