@@ -10,6 +10,7 @@ import signal
 import socket
 import textwrap
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -138,18 +139,18 @@ def wsgikit(
             proc.communicate()
 
 
-def read_until(proc: Any, text: str) -> str:
-    """What the process writes to stderr up to and with ``text`` (8 s at most between writes).
-
-    Read from the pipe itself: a buffered readline() may take the next lines along, and
-    select() would then wait for bytes that have already come."""
+def read_until(proc: Any, text: str, timeout: float = 8.0) -> str:
+    """What the process writes to stderr up to and with ``text`` (AssertionError after
+    ``timeout`` seconds). Read from the pipe itself: a buffered readline() may take the next
+    lines along, and select() would then wait for bytes that have already come."""
     fd = proc.stderr.fileno()
+    end = time.monotonic() + timeout
     seen = ""
     while text not in seen:
-        ready, _, _ = select.select([fd], [], [], 8)
-        assert ready, f"no {text!r} in {seen!r}"
+        ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+        assert ready, f"no {text!r} in {seen[-2000:]!r}"
         data = os.read(fd, 65536)
-        assert data, f"no {text!r} in {seen!r}"
+        assert data, f"no {text!r} in {seen[-2000:]!r}"
         seen += data.decode()
     return seen
 

@@ -52,6 +52,10 @@ _LEVEL = select.EPOLLIN | select.EPOLLRDHUP
 # triggered RDHUP would wake the loop for nothing until the client takes more.
 _WRITE_ONESHOT = select.EPOLLOUT | select.EPOLLONESHOT
 _WRITE_LEVEL = select.EPOLLOUT
+# accept() found no file descriptor (or memory): the client stays in the listen backlog.
+_OUT_OF_FDS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_PAUSE = 0.1  # seconds the listeners rest then, instead of failing on every turn
+_REFUSED_LOG_EVERY = 5.0  # seconds between log lines while it lasts
 
 
 class EventServer:
@@ -130,6 +134,10 @@ class EventServer:
         self._batch: list[Connection] = []  # inline: connections with a request, this turn
         self._held: list[Connection] | None = None  # inline, while serving: send_last() holds
         self._in_app = False  # inline, while serving: a second signal raises through the app
+        self._accept_resumes = 0.0  # out of descriptors: the listeners rest until then
+        self._refused = 0  # accepts that found no descriptor since the last log line
+        self._refused_why = ""
+        self._refused_logged = -_REFUSED_LOG_EVERY  # when that line was written
 
     def listener_info(self, sock: socket.socket) -> ConnectionInfo:
         """The environ facts of connections accepted on ``sock`` (SERVER_NAME, SERVER_PORT...)."""
@@ -234,7 +242,10 @@ class EventServer:
         drain_until = 0.0
         batch = self._batch
         while True:
-            for fd, _ in poll(1.0):
+            timeout = 1.0
+            if self._accept_resumes:  # wake up in time to try accepting again
+                timeout = min(1.0, max(0.0, self._accept_resumes - time.monotonic()))
+            for fd, _ in poll(timeout):
                 conn = conns.get(fd)
                 if conn is not None:
                     if conn.state == READ:
@@ -251,6 +262,8 @@ class EventServer:
             if batch:  # inline: read and parse every ready connection first, then serve them
                 self._serve_batch(batch)
             now = time.monotonic()
+            if self._accept_resumes and now >= self._accept_resumes:
+                self._pause_accepting(False)
             if self.stopping:
                 if not drain_until:
                     drain_until = now + self.shutdown_timeout
@@ -295,9 +308,8 @@ class EventServer:
             except BlockingIOError:
                 return
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    error_log.error("cannot accept more connections: %s", exc.strerror)
-                    time.sleep(0.01)  # the backlog keeps them; avoid spinning on a full table
+                if exc.errno in _OUT_OF_FDS:
+                    self._refuse(exc.strerror or str(exc))
                 return
             if len(self.conns) >= self.max_connections:
                 sock.close()
@@ -311,6 +323,37 @@ class EventServer:
             conn.deadline = time.monotonic() + self.idle_timeout
             self.conns[conn.fd] = conn
             self._epoll.register(conn.fd, self._mask)
+
+    def _refuse(self, why: str) -> None:
+        """accept() found no descriptor: the client waits in the backlog, and the listener stays
+        readable, so retrying on every turn would spin (and log a line a turn). The listeners
+        rest a moment instead; the open connections are served meanwhile at full speed."""
+        now = time.monotonic()
+        self._refused += 1
+        self._refused_why = why
+        self._log_refused(now)
+        self._accept_resumes = now + _ACCEPT_PAUSE
+        self._pause_accepting(True)
+
+    def _pause_accepting(self, pause: bool) -> None:
+        if not pause:
+            self._accept_resumes = 0.0
+        for fd in self.listeners:
+            with contextlib.suppress(OSError, ValueError):
+                self._epoll.modify(fd, 0 if pause else select.EPOLLIN)
+
+    def _log_refused(self, now: float) -> None:
+        """One line per _REFUSED_LOG_EVERY with the count (the sweep logs the last ones)."""
+        if self._refused and now >= self._refused_logged + _REFUSED_LOG_EVERY:
+            error_log.error(
+                "cannot accept connections: %s (%d refused since the last such line); "
+                "the backlog keeps the clients, retrying every %gs",
+                self._refused_why,
+                self._refused,
+                _ACCEPT_PAUSE,
+            )
+            self._refused = 0
+            self._refused_logged = now
 
     def _on_readable(self, conn: Connection) -> None:
         try:
@@ -403,6 +446,7 @@ class EventServer:
             self.release(conn)
 
     def _sweep(self, now: float) -> None:
+        self._log_refused(now)
         for conn in list(self.conns.values()):
             if conn.state == BUSY or now < conn.deadline:
                 continue
