@@ -20,15 +20,13 @@ import os
 import queue
 import resource
 import select
-import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
-from types import FrameType
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from wsgikit.gateway import ConnectionInfo, ServerExit
+from wsgikit.gateway import ConnectionInfo
 from wsgikit.servers._connection import (
     BUSY,
     DISPATCH,
@@ -40,6 +38,7 @@ from wsgikit.servers._connection import (
     Connection,
 )
 from wsgikit.servers._listen import BindError, describe, open_listener, parse_bind
+from wsgikit.servers._signals import CtrlC, ForceStop, run_until_signal, take_signals
 from wsgikit.types import WSGIApplication
 
 __all__ = ["EventServer", "run_until_signal"]
@@ -187,12 +186,12 @@ class EventServer:
             self._workers.append(worker)
         for sock, _ in self.listeners.values():
             error_log.info("listening on %s", describe(sock, self.scheme))
-        restore = _take_signals(self._wake_w)
+        restore = take_signals(self._wake_w)
         try:
             self._loop()
-        except _ForceStop:
+        except ForceStop:
             pass  # a second signal while an inline app ran (run_until_signal logged it)
-        except _CtrlC as exc:  # the user's KeyboardInterrupt, as Python raises it
+        except CtrlC as exc:  # the user's KeyboardInterrupt, as Python raises it
             raise KeyboardInterrupt(*exc.args).with_traceback(exc.__traceback__) from None
         finally:
             restore()
@@ -531,67 +530,3 @@ def _raise_fd_limit() -> None:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-class _CtrlC(KeyboardInterrupt, ServerExit):
-    """Ctrl-C, raised through a running app (the engine lets a ServerExit through)."""
-
-
-def _ctrl_c(signum: int, frame: FrameType | None) -> None:
-    raise _CtrlC
-
-
-def _take_signals(wake_fd: int) -> Callable[[], None]:
-    """On the main thread, while the loop runs: every signal wakes the loop, and Python's own
-    SIGINT handler (nobody else's) gives way to :func:`_ctrl_c`. Returns what undoes both."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    # The kernel may deliver a signal to a pool thread; its Python handler runs on this thread
-    # only once the loop wakes, up to a poll timeout later, and a second signal in that time
-    # would merge with the first (Ctrl-C twice read as once).
-    previous_fd = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
-    ctrl_c = signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    if ctrl_c:
-        signal.signal(signal.SIGINT, _ctrl_c)
-
-    def restore() -> None:
-        signal.set_wakeup_fd(previous_fd)
-        if ctrl_c and signal.getsignal(signal.SIGINT) is _ctrl_c:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    return restore
-
-
-class _ForceStop(ServerExit):
-    """A second SIGINT/SIGTERM, raised through the inline app that keeps the loop: stop now."""
-
-
-def run_until_signal(server: EventServer) -> None:
-    """Run ``server`` in this (main) thread; SIGINT or SIGTERM stop it gracefully, twice: now.
-
-    Now even inline, where the app runs on this thread and the loop would wait for it: the
-    second signal raises a :class:`~wsgikit.gateway.ServerExit` through the app, which the
-    engine lets through and :meth:`EventServer.run` takes for a stop without drain.
-    """
-
-    def on_signal(signum: int, frame: object) -> None:
-        name = signal.Signals(signum).name
-        if not server.stopping:
-            # stop() before the log line: a signal that lands while this one logs (handlers
-            # nest) is then a second one, not another first
-            server.stop()
-            error_log.info("received %s, finishing in-flight requests", name)
-            return
-        # A second one: the user does not want to wait for the drain.
-        server.stop(force=True)
-        error_log.warning("received %s again, stopping now", name)
-        if server._in_app:  # inline: the loop is in the app, on this thread; get out of it
-            server._in_app = False
-            raise _ForceStop
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        server.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
