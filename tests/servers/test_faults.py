@@ -223,8 +223,10 @@ import sys, time
 from wsgikit.servers.selector import Server
 
 def app(environ, start_response):
-    if environ["PATH_INFO"] == "/raise":
+    if environ["PATH_INFO"] == "/interrupt":
         raise KeyboardInterrupt("raised by the app")
+    if environ["PATH_INFO"] == "/exit":
+        sys.exit(3)
     if environ["PATH_INFO"] == "/sleep":
         print("in the app", flush=True)
         time.sleep(30)
@@ -261,11 +263,14 @@ def main_thread_server(tmp_path: Path) -> Iterator[tuple[Any, int]]:
             proc.communicate()
 
 
-def test_main_thread_inline_app_keyboard_interrupt_is_a_500(tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", ["/interrupt", "/exit"])
+def test_main_thread_inline_app_keyboard_interrupt_or_exit_is_a_500(
+    tmp_path: Path, path: str
+) -> None:
     with main_thread_server(tmp_path) as (proc, port):
-        assert HTTP.get(port, "/raise").status == 500
+        assert HTTP.get(port, path).status == 500
         assert HTTP.get(port, "/").body == b"fine"
-        assert proc.poll() is None
+        assert proc.poll() is None  # was: the process exited (sys.exit(3): status 3, no log)
 
 
 def test_main_thread_inline_ctrl_c_still_stops_run(tmp_path: Path) -> None:
