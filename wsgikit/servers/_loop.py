@@ -262,7 +262,7 @@ class EventServer:
                 self._serve_batch(batch)
             now = time.monotonic()
             if self._accept_resumes and now >= self._accept_resumes:
-                self._pause_accepting(False)
+                self._set_accepting(True)
             if self.stopping:
                 if not drain_until:
                     drain_until = now + self.shutdown_timeout
@@ -332,14 +332,15 @@ class EventServer:
         self._refused_why = why
         self._log_refused(now)
         self._accept_resumes = now + _ACCEPT_PAUSE
-        self._pause_accepting(True)
+        self._set_accepting(False)
 
-    def _pause_accepting(self, pause: bool) -> None:
-        if not pause:
+    def _set_accepting(self, on: bool) -> None:
+        """Put the listeners in the poll set (on) or leave them there with no events (off)."""
+        if on:
             self._accept_resumes = 0.0
         for fd in self.listeners:
             with contextlib.suppress(OSError, ValueError):
-                self._epoll.modify(fd, 0 if pause else select.EPOLLIN)
+                self._epoll.modify(fd, select.EPOLLIN if on else 0)
 
     def _log_refused(self, now: float) -> None:
         """One line per _REFUSED_LOG_EVERY with the count (the sweep logs the last ones)."""
