@@ -167,6 +167,8 @@ def test_sigterm_serves_the_requests_that_already_arrived(
         proc.send_signal(signal.SIGTERM)
         assert protocol.read(slow) == Answer(200, b"slow", True)
         assert [protocol.read(sock) for sock in waiting] == [FINE] * 5
+        for sock in (slow, *waiting):
+            sock.close()  # the server lingers until the client closes (or 2 s)
         assert proc.wait(timeout=10) == 0
 
 
