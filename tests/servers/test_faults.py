@@ -11,23 +11,17 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.servers import helpers
-from tests.servers.fastcgi_helpers import Running as FastCGIRunning
-from tests.servers.fcgi_client import request as fcgi_request
 from tests.servers.helpers import read_all
+from tests.servers.protocols import HTTP, PROTOCOLS, Protocol
 from tests.servers.test_cgi_run import CGIProcess
-from tests.servers.test_scgi import scgi
 from tests.test_cli import read_line
-from wsgikit._fcgi import FCGI_END_REQUEST, FCGI_STDOUT
-from wsgikit.servers.fastcgi import FastCGIServer
 from wsgikit.servers.http import HTTPConnection, Server
-from wsgikit.servers.scgi import SCGIServer
 
 
 class LibraryExit(BaseException):
@@ -109,56 +103,6 @@ def assert_one_line_with(errors: Errors, make: Callable[[], BaseException]) -> N
 # -- the event-loop servers: HTTP, FastCGI, SCGI, each threaded and inline ------------------------
 
 
-@dataclass
-class Answer:
-    status: int
-    body: bytes
-    whole: bool  # the protocol's end of a response came: last chunk, END_REQUEST, FIN (not RST)
-
-
-def http_get(srv: Any, path: str) -> Answer:
-    raw = srv.request(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode(), 3)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    if b"Transfer-Encoding: chunked" in head:
-        whole = body.endswith(b"\r\n0\r\n\r\n")
-    else:
-        whole = f"Content-Length: {len(body)}\r\n".encode() in head + b"\r\n"
-    return Answer(int(head[9:12] or 0), body, whole)
-
-
-def cgi_answer(stdout: bytes, whole: bool) -> Answer:
-    head, _, body = stdout.partition(b"\r\n\r\n")
-    return Answer(int(head[8:11] or 0), body, whole)
-
-
-def fcgi_get(srv: Any, path: str) -> Answer:
-    """Every record of one request (FCGI_KEEP_CONN off) until the server closes."""
-    with srv.client() as client:
-        client.send(fcgi_request(1, keep=False, PATH_INFO=path))
-        records = []
-        while (record := client.record()) is not None:
-            records.append(record)
-    stdout = b"".join(r.content for r in records if r.type == FCGI_STDOUT)
-    return cgi_answer(stdout, any(r.type == FCGI_END_REQUEST for r in records))
-
-
-def scgi_get(srv: Any, path: str) -> Answer:
-    with srv.connect(3) as sock:
-        sock.sendall(scgi(path))
-        data = b""
-        try:
-            while chunk := sock.recv(65536):
-                data += chunk
-        except ConnectionResetError:  # the server's word for a cut response (see scgi.py)
-            return cgi_answer(data, False)
-    return cgi_answer(data, True)
-
-
-PROTOCOLS = [
-    pytest.param((Server, helpers.Running, http_get), id="http"),
-    pytest.param((FastCGIServer, FastCGIRunning, fcgi_get), id="fcgi"),
-    pytest.param((SCGIServer, helpers.Running, scgi_get), id="scgi"),
-]
 # One pool thread: a request that killed it would leave the next one unanswered.
 MODES = [pytest.param(1, id="threads"), pytest.param(0, id="inline")]
 
@@ -166,7 +110,7 @@ MODES = [pytest.param(1, id="threads"), pytest.param(0, id="inline")]
 @pytest.fixture(params=PROTOCOLS)
 def faulty(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``with faulty(make, threads) as get:`` serves faulty_app(make); ``get(path)`` answers."""
-    server_class, handle, get = request.param
+    protocol: Protocol = request.param
 
     @contextmanager
     def start(make: Callable[[], BaseException], threads: int) -> Iterator[Any]:
@@ -178,10 +122,10 @@ def faulty(request: pytest.FixtureRequest) -> Callable[..., Any]:
             validate=False,
             threads=threads,
             shutdown_timeout=2.0,
-            server_class=server_class,
-            handle=handle,
+            server_class=protocol.server_class,
+            handle=protocol.handle,
         ) as srv:
-            yield lambda path: get(srv, path)
+            yield lambda path: protocol.get(srv.port, path)
 
     return start
 
@@ -254,7 +198,7 @@ def test_a_pool_thread_survives_a_base_exception_from_server_code(errors: Errors
         with srv.connect(3) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_all(sock) == b""  # closed: nothing can be said for this connection
-        second = http_get(srv, "/")
+        second = HTTP.get(srv.port, "/")
     assert (second.status, second.body) == (200, b"fine")
     assert len(errors.records) == 1
     assert "internal error" in errors.records[0].getMessage()
@@ -279,8 +223,10 @@ import sys, time
 from wsgikit.servers.http import Server
 
 def app(environ, start_response):
-    if environ["PATH_INFO"] == "/raise":
+    if environ["PATH_INFO"] == "/interrupt":
         raise KeyboardInterrupt("raised by the app")
+    if environ["PATH_INFO"] == "/exit":
+        sys.exit(3)
     if environ["PATH_INFO"] == "/sleep":
         print("in the app", flush=True)
         time.sleep(30)
@@ -317,17 +263,14 @@ def main_thread_server(tmp_path: Path) -> Iterator[tuple[Any, int]]:
             proc.communicate()
 
 
-def raw_get(port: int, path: str) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        return read_all(sock)
-
-
-def test_main_thread_inline_app_keyboard_interrupt_is_a_500(tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", ["/interrupt", "/exit"])
+def test_main_thread_inline_app_keyboard_interrupt_or_exit_is_a_500(
+    tmp_path: Path, path: str
+) -> None:
     with main_thread_server(tmp_path) as (proc, port):
-        assert raw_get(port, "/raise").startswith(b"HTTP/1.1 500 ")
-        assert raw_get(port, "/").endswith(b"fine")
-        assert proc.poll() is None
+        assert HTTP.get(port, path).status == 500
+        assert HTTP.get(port, "/").body == b"fine"
+        assert proc.poll() is None  # was: the process exited (sys.exit(3): status 3, no log)
 
 
 def test_main_thread_inline_ctrl_c_still_stops_run(tmp_path: Path) -> None:

@@ -20,15 +20,13 @@ import os
 import queue
 import resource
 import select
-import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
-from types import FrameType
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from wsgikit.gateway import ConnectionInfo, ServerExit
+from wsgikit.gateway import ConnectionInfo
 from wsgikit.servers._body import BodyMemory
 from wsgikit.servers._connection import (
     BUSY,
@@ -42,6 +40,7 @@ from wsgikit.servers._connection import (
     Connection,
 )
 from wsgikit.servers._listen import BindError, describe, open_listener, parse_bind
+from wsgikit.servers._signals import CtrlC, ForceStop, run_until_signal, take_signals
 from wsgikit.types import WSGIApplication
 
 __all__ = ["EventServer", "run_until_signal"]
@@ -54,6 +53,10 @@ _LEVEL = select.EPOLLIN | select.EPOLLRDHUP
 # triggered RDHUP would wake the loop for nothing until the client takes more.
 _WRITE_ONESHOT = select.EPOLLOUT | select.EPOLLONESHOT
 _WRITE_LEVEL = select.EPOLLOUT
+# accept() found no file descriptor (or memory): the client stays in the listen backlog.
+_OUT_OF_FDS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_PAUSE = 0.1  # seconds the listeners rest then, instead of failing on every turn
+_REFUSED_LOG_EVERY = 5.0  # seconds between log lines while it lasts
 
 
 class EventServer:
@@ -146,6 +149,11 @@ class EventServer:
         self._workers: list[threading.Thread] = []
         self._batch: list[Connection] = []  # inline: connections with a request, this turn
         self._held: list[Connection] | None = None  # inline, while serving: send_last() holds
+        self._in_app = False  # inline, while serving: a second signal raises through the app
+        self._accept_resumes = 0.0  # out of descriptors: the listeners rest until then
+        self._refused = 0  # accepts that found no descriptor since the last log line
+        self._refused_why = ""
+        self._refused_logged = -_REFUSED_LOG_EVERY  # when that line was written
 
     def listener_info(self, sock: socket.socket) -> ConnectionInfo:
         """The environ facts of connections accepted on ``sock`` (SERVER_NAME, SERVER_PORT...)."""
@@ -172,13 +180,15 @@ class EventServer:
     def run(self) -> None:
         """Serve until :meth:`stop`; then drain in-flight requests (up to shutdown_timeout).
 
-        What an app raises, BaseExceptions included, costs its request only (the engine answers
-        500, see :mod:`wsgikit.gateway`), and a pool thread outlives anything. What leaves the
-        loop on this thread is the process's: a signal handler's exception stops the server and
-        goes on out of run(). On the main thread with Python's own SIGINT handler, run() sets a
-        twin of it while it runs whose KeyboardInterrupt the engine lets through, so Ctrl-C stops
-        the server even while an inline app runs, and a KeyboardInterrupt the app raises itself
-        is a 500. A SIGINT/SIGTERM handler of your own should call :meth:`stop`.
+        BaseExceptions: what an app raises, SystemExit and KeyboardInterrupt included, costs
+        its request only (the engine answers 500, see :mod:`wsgikit.gateway`), and a pool thread
+        survives anything. What leaves the loop on this thread is the process's and ends run()
+        once the connections are closed: a signal handler's exception, a ServerExit. On the main
+        thread, while it runs, run() has every signal wake the loop and puts a twin in the place
+        of Python's own SIGINT handler whose KeyboardInterrupt the engine lets through: Ctrl-C
+        stops the server (run() raises KeyboardInterrupt) even while an inline app runs, and a
+        KeyboardInterrupt an app raises itself is a 500. A SIGINT/SIGTERM handler of your own
+        should call :meth:`stop`: what else it raises into a running app is taken for the app's.
         """
         _raise_fd_limit()
         self._epoll = select.epoll()
@@ -193,10 +203,12 @@ class EventServer:
             self._workers.append(worker)
         for sock, _ in self.listeners.values():
             error_log.info("listening on %s", describe(sock, self.scheme))
-        restore = _take_ctrl_c()
+        restore = take_signals(self._wake_w)
         try:
             self._loop()
-        except _CtrlC as exc:  # the user's KeyboardInterrupt, as Python raises it
+        except ForceStop:
+            pass  # a second signal while an inline app ran (run_until_signal logged it)
+        except CtrlC as exc:  # the user's KeyboardInterrupt, as Python raises it
             raise KeyboardInterrupt(*exc.args).with_traceback(exc.__traceback__) from None
         finally:
             restore()
@@ -246,7 +258,10 @@ class EventServer:
         drain_until = 0.0
         batch = self._batch
         while True:
-            for fd, _ in poll(1.0):
+            timeout = 1.0
+            if self._accept_resumes:  # wake up in time to try accepting again
+                timeout = min(1.0, max(0.0, self._accept_resumes - time.monotonic()))
+            for fd, _ in poll(timeout):
                 conn = conns.get(fd)
                 if conn is not None:
                     if conn.state == READ:
@@ -263,10 +278,14 @@ class EventServer:
             if batch:  # inline: read and parse every ready connection first, then serve them
                 self._serve_batch(batch)
             now = time.monotonic()
+            if self._accept_resumes and now >= self._accept_resumes:
+                self._set_accepting(True)
             if self.stopping:
                 if not drain_until:
                     drain_until = now + self.shutdown_timeout
                     self._begin_drain()
+                    if batch:  # inline: requests the drain found waiting
+                        self._serve_batch(batch)
                 if not conns or now >= drain_until or self._force:
                     return
             if now >= next_sweep:
@@ -278,6 +297,7 @@ class EventServer:
         """Inline: serve the connections with a request, then send the responses they held."""
         held: list[Connection] = []
         self._held = held
+        self._in_app = True
         try:
             for conn in batch:
                 try:
@@ -286,6 +306,7 @@ class EventServer:
                     error_log.exception("internal error serving a connection")
                     self.close(conn)
         finally:
+            self._in_app = False
             batch.clear()
             self._held = None
             for conn in held:
@@ -297,16 +318,15 @@ class EventServer:
                 if conn.unsent and conn.state == READ:  # released before its bytes went out
                     self.write_later(conn, READ)
 
-    def _accept(self, listener: socket.socket, info: ConnectionInfo) -> None:
-        for _ in range(64):  # many per wake-up, but let other sockets have a turn
+    def _accept(self, listener: socket.socket, info: ConnectionInfo, budget: int = 64) -> None:
+        for _ in range(budget):  # many per wake-up, but let other sockets have a turn
             try:
                 sock, peer = listener.accept()
             except BlockingIOError:
                 return
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    error_log.error("cannot accept more connections: %s", exc.strerror)
-                    time.sleep(0.01)  # the backlog keeps them; avoid spinning on a full table
+                if exc.errno in _OUT_OF_FDS:
+                    self._refuse(exc.strerror or str(exc))
                 return
             if len(self.conns) >= self.max_connections:
                 sock.close()
@@ -320,6 +340,38 @@ class EventServer:
             conn.deadline = time.monotonic() + self.idle_timeout
             self.conns[conn.fd] = conn
             self._epoll.register(conn.fd, self._mask)
+
+    def _refuse(self, why: str) -> None:
+        """accept() found no descriptor: the client waits in the backlog, and the listener stays
+        readable, so retrying on every turn would spin (and log a line a turn). The listeners
+        rest a moment instead; the open connections are served meanwhile at full speed."""
+        now = time.monotonic()
+        self._refused += 1
+        self._refused_why = why
+        self._log_refused(now)
+        self._accept_resumes = now + _ACCEPT_PAUSE
+        self._set_accepting(False)
+
+    def _set_accepting(self, on: bool) -> None:
+        """Put the listeners in the poll set (on) or leave them there with no events (off)."""
+        if on:
+            self._accept_resumes = 0.0
+        for fd in self.listeners:
+            with contextlib.suppress(OSError, ValueError):
+                self._epoll.modify(fd, select.EPOLLIN if on else 0)
+
+    def _log_refused(self, now: float) -> None:
+        """One line per _REFUSED_LOG_EVERY with the count (the sweep logs the last ones)."""
+        if self._refused and now >= self._refused_logged + _REFUSED_LOG_EVERY:
+            error_log.error(
+                "cannot accept connections: %s (%d refused since the last such line); "
+                "the backlog keeps the clients, retrying every %gs",
+                self._refused_why,
+                self._refused,
+                _ACCEPT_PAUSE,
+            )
+            self._refused = 0
+            self._refused_logged = now
 
     def _on_readable(self, conn: Connection) -> None:
         try:
@@ -430,6 +482,7 @@ class EventServer:
             self.release(conn)
 
     def _sweep(self, now: float) -> None:
+        self._log_refused(now)
         for conn in list(self.conns.values()):
             if conn.state == BUSY or now < conn.deadline:
                 continue
@@ -439,12 +492,22 @@ class EventServer:
                 self.close(conn)
 
     def _begin_drain(self) -> None:
-        for sock, _ in self.listeners.values():
-            with contextlib.suppress(OSError):
-                self._epoll.unregister(sock.fileno())
+        """Stop accepting, but serve what has already arrived: accept the whole listen backlog,
+        read every idle connection once, and close only those that had nothing to read.
+
+        Inline, the loop may have been in the app for a while: clients sent requests that only
+        the kernel has seen, and resetting them now (a 502 behind nginx) would undo the point of
+        a graceful stop. The listeners close at once: a client that connects now is refused
+        (a proxy tries another upstream) rather than queued to be reset at the end.
+        """
+        for sock, info in list(self.listeners.values()):
+            self._accept(sock, info, budget=1 << 16)
+        self.close_listeners()
         for conn in list(self.conns.values()):
             if conn.state == READ and not conn.reading:
-                self.close(conn)
+                self._on_readable(conn)  # a request waiting there is served (Connection: close)
+                if conn.state == READ and not conn.reading and self.conns.get(conn.fd) is conn:
+                    self.close(conn)
 
     # -- closing ---------------------------------------------------------------------------------
 
@@ -504,48 +567,3 @@ def _raise_fd_limit() -> None:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-class _CtrlC(KeyboardInterrupt, ServerExit):
-    """Ctrl-C, raised through a running app (the engine lets a ServerExit through)."""
-
-
-def _ctrl_c(signum: int, frame: FrameType | None) -> None:
-    raise _CtrlC
-
-
-def _take_ctrl_c() -> Callable[[], None]:
-    """On the main thread, put :func:`_ctrl_c` in the place of Python's own SIGINT handler (and
-    nobody else's); return what puts it back."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        return lambda: None
-    signal.signal(signal.SIGINT, _ctrl_c)
-
-    def restore() -> None:
-        if signal.getsignal(signal.SIGINT) is _ctrl_c:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    return restore
-
-
-def run_until_signal(server: EventServer) -> None:
-    """Run ``server`` in this (main) thread; SIGINT or SIGTERM stop it gracefully, twice: now."""
-
-    def on_signal(signum: int, frame: object) -> None:
-        name = signal.Signals(signum).name
-        if server.stopping:  # a second Ctrl-C: the user does not want to wait for the drain
-            error_log.warning("received %s again, stopping now", name)
-            server.stop(force=True)
-        else:
-            error_log.info("received %s, finishing in-flight requests", name)
-            server.stop()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        server.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
