@@ -72,8 +72,6 @@ class ResponseSink(Protocol):
     ``sendfile(file, offset, count) -> int`` (bytes sent) for ``wsgi.file_wrapper`` bodies, and
     ``send_last(*parts)`` for the bytes that end a response: the sink may hold those a moment
     (the HTTP server sends a turn's worth of responses in a row), never the earlier ones; and
-    ``can_keep_alive() -> bool``, asked as a kept-alive response's head is made: False adds
-    ``Connection: close`` (the request's body is still arriving and too much of it is left);
     and, for ``run_app(pausable=True)``, ``room() -> bool``: False pauses the response until
     the server resumes it (its ``sendfile`` then raises BlockingIOError when the socket is full).
     """
@@ -144,15 +142,14 @@ class ServerExit(BaseException):
     """
 
 
-_hooks: dict[type, tuple[bool, bool, bool]] = {}
+_holds: dict[type, bool] = {}  # whether a sink type has send_last(), looked up once
 
 
-def _hooks_of(sink: ResponseSink) -> tuple[bool, bool, bool]:
-    """Whether a sink has send_last, can_keep_alive and room: looked up once per sink type."""
-    found = tuple(hasattr(sink, name) for name in ("send_last", "can_keep_alive", "room"))
-    if len(_hooks) < 64:
-        _hooks[type(sink)] = found  # type: ignore[assignment]
-    return found  # type: ignore[return-value]
+def _has_send_last(sink: ResponseSink) -> bool:
+    found = hasattr(sink, "send_last")
+    if len(_holds) < 64:
+        _holds[type(sink)] = found
+    return found
 
 
 class _ClientGone(Exception):
@@ -176,15 +173,16 @@ class _Call(Outcome):
         "file",
         "headers",
         "headers_sent",
-        "hooks",
+        "holds",
         "http10",
         "inferred",
         "iterator",
+        "keep_check",
         "length",
         "method",
         "no_body",
+        "pausable",
         "result",
-        "room",
         "server",
         "sink",
         "wrote",
@@ -219,10 +217,11 @@ class _Call(Outcome):
         self.body_bytes = 0
         self.wrote = False
         self.server: str | None = None  # the Server field line, CRLF included
-        hooks = _hooks.get(type(sink)) or _hooks_of(sink)
-        self.hooks = hooks  # which optional ResponseSink methods the sink has
+        holds = _holds.get(type(sink))
+        self.holds = _has_send_last(sink) if holds is None else holds  # has send_last()
+        self.keep_check: Callable[[], bool] | None = None  # see run_app()
+        self.pausable = False
         self.paused = False
-        self.room: Callable[[], bool] | None = None  # pausable: may the response go on now?
         self.result: Iterable[bytes] | None = None
         self.iterator: Iterator[bytes] | None = None  # a body being pumped
         self.file: list[Any] | None = None  # a file being sent: [filelike, offset, bytes left]
@@ -279,7 +278,7 @@ class _Call(Outcome):
             lines = [f"{n}: {v}\r\n" for n, v in headers]
             return ("Status: %s\r\n%s\r\n" % (status, "".join(lines))).encode("latin-1")
         extra = ""
-        if self.keep_alive and self.hooks[1] and not self.sink.can_keep_alive():  # type: ignore[attr-defined]
+        if self.keep_alive and self.keep_check is not None and not self.keep_check():
             self.keep_alive = False
         if self.close_after or not self.keep_alive:
             self.keep_alive = False
@@ -323,7 +322,7 @@ class _Call(Outcome):
     def _send(self, parts: Sequence[bytes], last: bool = False) -> None:
         try:
             if last:
-                (self.sink.send_last if self.hooks[0] else self.sink.send)(*parts)  # type: ignore[attr-defined]
+                (self.sink.send_last if self.holds else self.sink.send)(*parts)  # type: ignore[attr-defined]
             else:
                 self.sink.send(*parts)
         except OSError as exc:
@@ -373,7 +372,7 @@ class _Call(Outcome):
 
     def pump(self) -> bool:
         """Send what the app's iterable gives, until it ends or the sink has no room."""
-        room = self.room
+        room = self.sink.room if self.pausable else None  # type: ignore[attr-defined]
         for data in self.iterator:  # type: ignore[union-attr]
             if type(data) is not bytes:
                 raise TypeError(f"PEP 3333: the app yielded {type(data).__name__}, not bytes")
@@ -394,7 +393,7 @@ class _Call(Outcome):
             try:
                 sent = sendfile(file[0], file[1], file[2])
             except BlockingIOError:
-                if self.room is None:
+                if not self.pausable:
                     raise _ClientGone from None
                 return False
             except OSError as exc:
@@ -421,11 +420,12 @@ class _Call(Outcome):
             self.keep_alive = False
             self.close_result()
 
-    def guarded(self, step: Callable[[], bool]) -> None:
-        """Run a step; what the app or the client did wrong ends the response, never us."""
+    def guarded(self, step: Callable[[], bool] | None) -> None:
+        """Run a step (None: :meth:`begin`); what the app or the client did wrong ends the
+        response, never us."""
         done = True
         try:
-            done = step()
+            done = self.begin() if step is None else step()
         except _ClientGone:
             error_log.debug("client went away during %s %s", self.method, self._where())
             self.aborted = True
@@ -466,15 +466,16 @@ class _Call(Outcome):
         result, self.result = self.result, None
         self.iterator = None
         close = getattr(result, "close", None)
-        if close is not None:
-            try:
-                close()
-            except ServerExit:
-                raise
-            except BaseException:
-                error_log.exception("error closing the app's iterable (%r)", result)
-                if not self.headers_sent:
-                    self.keep_alive = False
+        if close is None:
+            return
+        try:
+            close()
+        except ServerExit:
+            raise
+        except BaseException:
+            error_log.exception("error closing the app's iterable (%r)", result)
+            if not self.headers_sent:
+                self.keep_alive = False
 
     def _where(self, uri: bool = False) -> str:
         environ = self.environ
@@ -530,6 +531,7 @@ def run_app(
     keep_alive: bool,
     server_header: str | None = "wsgikit",
     pausable: bool = False,
+    keep_check: Callable[[], bool] | None = None,
 ) -> Outcome:
     """Call ``app`` and send its response to ``sink``; never raises for app errors or a gone client.
 
@@ -539,11 +541,13 @@ def run_app(
     headers): the FastCGI, SCGI and CGI gateways. The app's iterable is always closed, when the
     response is done. ``pausable``: when the sink's ``room()`` says no, return a ``paused``
     outcome rather than wait (a server that serves many clients on one thread resumes it later).
+    ``keep_check``: asked as a kept-alive response's head is made; False adds ``Connection:
+    close`` (the server's reason: the request's body is still arriving, and too much is left).
     """
     call = _Call(app, environ, sink, method, version, keep_alive)
     if server_header is not None:
         call.server = _server_lines.get(server_header) or _server_line(server_header)
-    if pausable:
-        call.room = sink.room if call.hooks[2] else None  # type: ignore[attr-defined]
-    call.guarded(call.begin)
+    call.pausable = pausable
+    call.keep_check = keep_check
+    call.guarded(None)
     return call

@@ -395,8 +395,12 @@ class EventServer:
             error_log.exception("internal error reading a request")
             self.close(conn)
             return
-        if verdict == DISPATCH:
-            self._dispatch(conn)
+        if verdict == DISPATCH:  # as _dispatch(), without a call on the hot path
+            conn.state = BUSY
+            if self.threads:
+                self._queue.put(conn)
+            else:
+                self._batch.append(conn)
         elif verdict == REJECT:
             conn.reject()
         else:

@@ -31,7 +31,7 @@ from wsgikit.gateway import (
     date_header,
     run_app,
 )
-from wsgikit.servers._accesslog import clock, log_outcome
+from wsgikit.servers._accesslog import access_log, log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, RESUME, WAIT, Connection
 from wsgikit.servers._loop import EventServer, run_until_signal
@@ -228,7 +228,8 @@ class HTTPConnection(Connection):
         self.server.linger(self)
 
     def can_keep_alive(self) -> bool:
-        """Asked by the engine as a response head goes out: may the connection stay open?
+        """Asked by the engine as the head of a response to a streamed body goes out: may the
+        connection stay open?
 
         Not when the request's body is still arriving and the app has not read it: more than
         a little of it, or an unknown amount, would have to be read just to be thrown away
@@ -250,20 +251,26 @@ class HTTPConnection(Connection):
         writes what waits and calls this again to go on with it, serving others meanwhile.
         """
         server = self.server
+        logging_on = access_log.isEnabledFor(logging.INFO)
         while True:
             outcome = self.pending
             if outcome is not None:
                 self.pending = None
                 outcome.resume()
             else:
-                outcome = self.start_next()
+                outcome = self.start_next(logging_on)
                 if outcome is None:
                     return  # a protocol error was answered; the connection closes
             if outcome.paused:
                 self.pending = outcome
                 server.write_later(self, RESUME)
                 return
-            if not self.end(outcome):
+            if self.started:
+                log_outcome(outcome, self.started)
+            keep_alive = outcome.keep_alive
+            if self.current is not None:
+                keep_alive = self.end_body(keep_alive)
+            if not keep_alive:
                 server.linger(self)  # the loop lingers so the client reads the response whole
                 return
             if self.unsent_size > server.write_buffer or not self.ready():
@@ -276,37 +283,36 @@ class HTTPConnection(Connection):
                 return
         server.release(self)
 
-    def start_next(self) -> Outcome | None:
-        """Take the next request off the queue and run the app; None if it was a bad one."""
+    def start_next(self, logging_on: bool) -> Outcome | None:
+        """Take the next request off the queue and run the app (inline, its response may
+        pause); None if the request was a bad one (answered, the connection closing)."""
         item = self.queue.popleft()
-        if isinstance(item, _Failure):  # a bad request after good ones: answer, then close
+        if isinstance(item, RequestHead):
+            head, req = item, None
+            stream = _NO_BODY
+        elif isinstance(item, _Failure):  # a bad request after good ones: answer, then close
             self.fail(item.status, item.detail)
             return None
-        if isinstance(item, RequestHead):
-            return self.start(item, None)
-        if item.failure is not None:
+        elif item.failure is not None:
             # The body is known to be malformed before the app saw any of it: answer the
             # error without calling the app (a broken body is no request).
             item.body.close()
             self.fail(item.failure.status, item.failure.detail)
             return None
-        self.current = item
-        return self.start(item.head, item)
-
-    def start(self, head: RequestHead, req: _Request | None) -> Outcome:
-        """Run the app for one request (inline, its response may pause)."""
-        server = self.server
-        if req is None:
-            stream = _NO_BODY
-        elif req.body.ended:  # all of it is here: its length is known, even if it was chunked
-            stream = InputStream(req.body, req.body.size)
         else:
-            stream = InputStream(_Stream(self, req), None if head.chunked else head.content_length)
+            self.current = req = item
+            head = item.head
+            if item.body.ended:  # all of it is here: its length is known, even if chunked
+                stream = InputStream(item.body, item.body.size)
+            else:
+                length = None if head.chunked else head.content_length
+                stream = InputStream(_Stream(self, item), length)
         environ = build_environ(head, self.info, stream)
         if req is not None and head.chunked and req.body.ended:
             # Apps that read CONTENT_LENGTH bytes (Django, WebOb) would read nothing without it.
             environ["CONTENT_LENGTH"] = str(req.body.size)
-        self.started = clock()
+        server = self.server
+        self.started = time.perf_counter() if logging_on else 0.0
         self.mark = self.unsent_size
         return run_app(
             server.app,
@@ -317,16 +323,16 @@ class HTTPConnection(Connection):
             keep_alive=head.keep_alive and not server.stopping,
             server_header=server.server_header,
             pausable=not server.threads,
+            keep_check=None if req is None or req.body.ended else self.can_keep_alive,
         )
 
-    def end(self, outcome: Outcome) -> bool:
-        """A response is done: log it, finish with its body; whether the connection stays."""
-        log_outcome(outcome, self.started)
+    def end_body(self, keep_alive: bool) -> bool:
+        """The response to a request with a body is done: finish with the body; whether the
+        connection stays."""
         req = self.current
-        if req is None:
-            return outcome.keep_alive
+        assert req is not None
         try:
-            return outcome.keep_alive and self.finish_body(req)
+            return keep_alive and self.finish_body(req)
         finally:
             self.current = None
             req.body.close()
