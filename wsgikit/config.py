@@ -7,7 +7,7 @@ environment > config file (``--config FILE`` or ``WSGIKIT_CONFIG``) > default an
 :class:`Config` that also records where each value came from. A bad value raises
 :class:`ConfigError` with one line naming where it came from::
 
-    THREADS = Setting("threads", int, 8, "worker threads", min=0)
+    THREADS = Setting("threads", int, 8, "pool threads", min=0)
     config = resolve([THREADS], section="serve", environ={"WSGIKIT_THREADS": "4"})
     config["threads"], config.source("threads")  # (4, 'WSGIKIT_THREADS')
 """

@@ -2,7 +2,7 @@
 
 :mod:`wsgikit.servers._loop` owns connections; HTTP, FastCGI and SCGI subclass :class:`Connection`
 and implement ``on_data`` (parse what the loop read: WAIT, DISPATCH or REJECT) and ``process``
-(serve the ready requests, on a worker or inline). Whoever owns a connection writes with
+(serve the ready requests, on a pool thread or inline). Whoever owns a connection writes with
 ``send``/``send_last``/``sendfile``, which make it a :class:`wsgikit.gateway.ResponseSink`::
 
     class EchoConnection(Connection):
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 RECV_SIZE = 65536
-# Who owns a connection: the loop reading, a worker (or the inline app), the loop closing, the loop
+# Who owns a connection: the loop reading, a pool thread (or the inline app), the loop closing, the loop
 # writing what a slow client has not taken yet.
 READ, BUSY, LINGER, WRITE = 0, 1, 2, 3
 RESUME = 4  # after WRITE: go on with a paused response once enough of what waits went out
@@ -115,7 +115,7 @@ class Connection:
         """Gather-write ``parts``; what the socket does not take now waits in ``unsent``.
 
         A slow client costs its owner nothing until ``server.write_buffer`` bytes wait: up to
-        there the owner goes on (a worker is free for the next request, the inline loop for the
+        there the owner goes on (a pool thread is free for the next request, the inline loop for the
         next client) and the loop writes the rest when the client reads. Past it, a pool thread
         waits for the client in the middle of a response (``write_timeout`` without progress
         raises TimeoutError), so memory stays bounded however fast the app produces; inline,
@@ -250,7 +250,7 @@ class Connection:
             raise TimeoutError("client too slow")
 
     def recv_blocking(self) -> bytes:
-        """More of the request, for a worker (or inline app); ClientError on timeout or EOF."""
+        """More of the request, for a pool thread (or inline app); ClientError on timeout or EOF."""
         while True:
             try:
                 data = self.sock.recv(RECV_SIZE)

@@ -1,10 +1,10 @@
-"""The event loop every wsgikit server runs: epoll, accept, timers, a worker pool, graceful drain.
+"""The event loop every wsgikit server runs: epoll, accept, timers, a thread pool, graceful drain.
 
 A protocol (HTTP, FastCGI, SCGI) subclasses ``Connection`` (:mod:`wsgikit.servers._connection`):
 ``on_data`` parses what the loop read and says whether a request is ready, ``process`` serves
-ready requests (on a worker thread, or on the loop when ``threads=0``) and ends by handing the
-connection back (:meth:`EventServer.release`) or closing it. While a worker owns a connection
-it is disarmed (EPOLLONESHOT): nobody else reads it, and the worker re-arms it without waking the
+ready requests (on a pool thread, or on the loop when ``threads=0``) and ends by handing the
+connection back (:meth:`EventServer.release`) or closing it. While a pool thread owns a connection
+it is disarmed (EPOLLONESHOT): nobody else reads it, and the thread re-arms it without waking the
 loop::
 
     class MyServer(EventServer):
@@ -146,7 +146,7 @@ class EventServer:
         self._write_mask = _WRITE_ONESHOT if threads else _WRITE_LEVEL
         self._wake_w = -1
         self._queue: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
-        self._workers: list[threading.Thread] = []
+        self._pool: list[threading.Thread] = []
         self._batch: list[Connection] = []  # inline: connections with a request, this turn
         self._held: list[Connection] | None = None  # inline, while serving: send_last() holds
         self._in_app = False  # inline, while serving: a second signal raises through the app
@@ -197,10 +197,10 @@ class EventServer:
             self._epoll.register(fd, select.EPOLLIN)
         self._epoll.register(self._wake_r, select.EPOLLIN)
         for index in range(self.threads):
-            name = f"wsgikit-worker-{index}"
-            worker = threading.Thread(target=self._work, name=name, daemon=True)
-            worker.start()
-            self._workers.append(worker)
+            name = f"wsgikit-pool-{index}"
+            thread = threading.Thread(target=self._work, name=name, daemon=True)
+            thread.start()
+            self._pool.append(thread)
         for sock, _ in self.listeners.values():
             error_log.info("listening on %s", describe(sock, self.scheme))
         restore = take_signals(self._wake_w)
@@ -234,13 +234,13 @@ class EventServer:
         self.listeners.clear()
 
     def _shutdown(self) -> None:
-        for _ in self._workers:
+        for _ in self._pool:
             self._queue.put(None)
         for conn in list(self.conns.values()):
-            self.close(conn)  # a worker still inside the app sees its socket gone
+            self.close(conn)  # a pool thread still inside the app sees its socket gone
         deadline = time.monotonic() + 1.0
-        for worker in self._workers:
-            worker.join(timeout=max(0.0, deadline - time.monotonic()))
+        for thread in self._pool:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.close_listeners()
         self._epoll.close()
         wake_w, self._wake_w = self._wake_w, -1
@@ -424,7 +424,7 @@ class EventServer:
             self.close(conn)
 
     def release(self, conn: Connection) -> None:
-        """Give a kept-alive connection back to the loop (from a worker or the loop itself)."""
+        """Give a kept-alive connection back to the loop (from a pool thread or the loop itself)."""
         if self.stopping:  # draining: a finished exchange is the moment to close
             self.linger(conn)
             return

@@ -1,7 +1,7 @@
 """The reference HTTP/1.1 WSGI server: one epoll loop per process, the app on threads or inline.
 
 The I/O thread accepts, reads and parses request heads (a slow client costs a socket and a few KiB,
-never a thread); a complete request goes to a worker thread (``threads=N``) or runs on the loop
+never a thread); a complete request goes to a pool thread (``threads=N``) or runs on the loop
 (``threads=0``, for apps that never block: there the whole body is read before the app runs). While
 a response is pending nobody reads the connection, so memory stays bounded and pipelined requests
 are answered in order::

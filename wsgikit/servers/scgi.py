@@ -2,7 +2,7 @@
 
 One request per connection (SCGI protocol §2): the netstring of headers is parsed with limits
 (:mod:`wsgikit._scgi`, CONTENT_LENGTH first), the body is streamed to ``wsgi.input``, the
-response goes back raw with a ``Status:`` line and the server closes. Same loop and worker pool
+response goes back raw with a ``Status:`` line and the server closes. Same loop and thread pool
 as the HTTP server::
 
     SCGIServer(app, ["127.0.0.1:4000"], threads=8).run()   # or serve_scgi(app, [...])
@@ -39,7 +39,7 @@ _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST (socket
 
 
 class SCGIConnection(Connection):
-    """One SCGI request: the head and body pieces queue up on the loop, a worker serves it."""
+    """One SCGI request: the head and body pieces queue up on the loop, a pool thread serves it."""
 
     __slots__ = ("body", "failure", "parser", "request")
 
