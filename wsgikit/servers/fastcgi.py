@@ -55,7 +55,7 @@ from wsgikit._fcgi import (
 from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome, run_app
 from wsgikit.servers._accesslog import clock, log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
-from wsgikit.servers._cgivars import LOG_ERRORS, cgi_environ, check_script_name
+from wsgikit.servers._cgivars import LOG_ERRORS, LogErrors, cgi_environ, check_script_name
 from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, RESUME, WAIT, Connection
 from wsgikit.servers._listen import BindError
 from wsgikit.servers._loop import EventServer, run_until_signal
@@ -501,7 +501,7 @@ class _Stdout:
             conn.sendv(pieces)
 
 
-class FastCGIErrors:
+class FastCGIErrors(LogErrors):
     """``wsgi.errors`` sent as FCGI_STDERR records of the request (``stderr="fcgi"``).
 
     Only the thread serving the request writes records (another thread's write could land in
@@ -525,7 +525,7 @@ class FastCGIErrors:
             or conn.gone
             or threading.get_ident() != self.thread
         ):
-            return LOG_ERRORS.write(text)
+            return super().write(text)
         data = text.encode("utf-8", "backslashreplace")
         if data:
             try:
@@ -533,13 +533,6 @@ class FastCGIErrors:
             except OSError:
                 conn.gone = True
         return len(text)
-
-    def writelines(self, lines: Sequence[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        pass
 
 
 # -- the server ------------------------------------------------------------------------------------
