@@ -42,21 +42,6 @@ Serve = Callable[..., Any]
 # -- apps ----------------------------------------------------------------------------------------
 
 
-def hello(environ: Any, start_response: Any) -> list[bytes]:
-    body = b"Hello, " + environ["PATH_INFO"].encode("latin-1")
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
-
-
-def echo(environ: Any, start_response: Any) -> list[bytes]:
-    chunks = []
-    while chunk := environ["wsgi.input"].read(65536):
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    start_response("200 OK", [("Content-Type", "application/octet-stream")])
-    return [body]
-
-
 def show(*keys: str) -> Any:
     def app(environ: Any, start_response: Any) -> list[bytes]:
         body = "|".join(str(environ.get(k)) for k in keys).encode("latin-1")

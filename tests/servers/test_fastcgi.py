@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
+from tests.servers.apps import echo, hello
 from tests.servers.fastcgi_helpers import (
     Serve,
-    echo,
-    hello,
     running,
     show,
 )

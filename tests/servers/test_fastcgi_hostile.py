@@ -17,12 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.servers.apps import echo, hello
 from tests.servers.fastcgi_helpers import (
     ROOT,
     Running,
     Serve,
-    echo,
-    hello,
     running,
 )
 from tests.servers.fcgi_client import Client, begin, params, request, stdin

@@ -14,27 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.servers.apps import echo, hello
 from tests.servers.helpers import read_all, running
 from wsgikit.servers.http import Server
 
 Serve = Callable[..., Any]
-
-
-def hello(environ: Any, start_response: Any) -> list[bytes]:
-    body = b"Hello, " + environ["PATH_INFO"].encode("latin-1")
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
-
-
-def echo(environ: Any, start_response: Any) -> list[bytes]:
-    chunks = []
-    while chunk := environ["wsgi.input"].read(65536):  # wsgiref.validate wants a size
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    start_response(
-        "200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))]
-    )
-    return [body]
 
 
 def streaming(environ: Any, start_response: Any) -> Iterator[bytes]:

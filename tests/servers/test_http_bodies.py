@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from tests.servers.apps import hello
 from tests.servers.helpers import read_all, running, wait_for
-from tests.servers.test_http import hello, responses
+from tests.servers.test_http import responses
 
 MODES = [
     pytest.param({"threads": 2}, id="threads"),

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.servers.apps import echo
 from tests.servers.helpers import InternalErrors, Running, read_all, running
-from tests.servers.test_http import echo, responses
+from tests.servers.test_http import responses
 
 # Request pieces, the well-formed ones weighted up so that most requests get deep into the
 # parser and the app before something goes wrong.

@@ -36,8 +36,8 @@ __all__ = [
 ]
 
 RECV_SIZE = 65536
-# Who owns a connection: the loop reading, a pool thread (or the inline app), the loop closing, the loop
-# writing what a slow client has not taken yet.
+# Who owns a connection: the loop reading, a pool thread (or the inline app), the loop closing,
+# the loop writing what a slow client has not taken yet.
 READ, BUSY, LINGER, WRITE = 0, 1, 2, 3
 RESUME = 4  # after WRITE: go on with a paused response once enough of what waits went out
 WAIT, DISPATCH, REJECT = 0, 1, 2  # what on_data asks the loop to do

@@ -1,10 +1,11 @@
 """The FastCGI server: serve a WSGI app to nginx, Apache (mod_proxy_fcgi, mod_fcgid) or cgi-fcgi.
 
 Runs on the same epoll loop and thread pool as the HTTP server. Responder role; FCGI_KEEP_CONN
-honoured; several request ids on one connection are accepted and served in order by the pool thread
-that owns the connection; FCGI_ABORT_REQUEST closes the app's iterator; stdin is read whole before
-the app runs (``buffer_bodies=False``: streamed to ``wsgi.input``). Without ``binds`` the listening socket inherited on fd 0 is used
-(FCGI_LISTENSOCK_FILENO, as mod_fcgid, spawn-fcgi and ``cgi-fcgi -start`` start apps)::
+honoured; several request ids on one connection are accepted and served in order by the pool
+thread that owns the connection; FCGI_ABORT_REQUEST closes the app's iterator; stdin is read
+whole before the app runs (``buffer_bodies=False``: streamed to ``wsgi.input``). Without
+``binds`` the listening socket inherited on fd 0 is used (FCGI_LISTENSOCK_FILENO, as mod_fcgid,
+spawn-fcgi and ``cgi-fcgi -start`` start apps)::
 
     FastCGIServer(app, ["127.0.0.1:9000"], threads=8).run()   # or serve_fcgi(app, [...])
 
@@ -248,7 +249,7 @@ class FastCGIConnection(Connection):
             self.send(*pieces)  # type: ignore[arg-type]  # memoryviews are bytes-like
 
     def read_more(self) -> None:
-        """Block (on a pool thread) for more records; ClientError when the peer failed or went away."""
+        """Block (on a pool thread) for more records; ClientError when the peer failed or left."""
         if self.failure:
             raise ClientError(400, self.failure)
         try:
