@@ -361,10 +361,13 @@ def read_line(proc: subprocess.Popen[str]) -> str:
     return proc.stdout.readline().strip()
 
 
-def start_server(site: Path, spec: str, *extra: str) -> tuple[subprocess.Popen[str], int]:
-    proc = python_m_wsgikit("serve", spec, "--bind", "127.0.0.1:0", *extra, cwd=site)
+def start_server(
+    site: Path, spec: str, *extra: str, command: str = "serve", scheme: str = "http"
+) -> tuple[subprocess.Popen[str], int]:
+    """``wsgikit COMMAND SPEC`` on a free port: the process and the port its banner names."""
+    proc = python_m_wsgikit(command, spec, "--bind", "127.0.0.1:0", *extra, cwd=site)
     banner = read_line(proc)
-    prefix = f"Serving {spec} on http://127.0.0.1:"
+    prefix = f"Serving {spec} on {scheme}://127.0.0.1:"
     if not banner.startswith(prefix):
         proc.kill()
         proc.communicate()
@@ -438,14 +441,7 @@ def test_python_m_wsgikit_exits_with_mains_status(site: Path) -> None:
 
 
 def start_gateway(site: Path, command: str) -> tuple[subprocess.Popen[str], int]:
-    proc = python_m_wsgikit(command, "wk_cli_apps:app", "--bind", "127.0.0.1:0", cwd=site)
-    banner = read_line(proc)
-    prefix = f"Serving wk_cli_apps:app on {command}://127.0.0.1:"
-    if not banner.startswith(prefix):
-        proc.kill()
-        proc.communicate()
-        raise AssertionError(f"unexpected banner {banner!r}")
-    return proc, int(banner[len(prefix) :])
+    return start_server(site, "wk_cli_apps:app", command=command, scheme=command)
 
 
 def test_fcgi_serves_and_stops_on_ctrl_c(site: Path) -> None:
