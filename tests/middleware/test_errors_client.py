@@ -17,9 +17,9 @@ import pytest
 from tests.middleware.errors_helpers import BROWSER, TEXT, Server, get
 from tests.servers.helpers import running, wait_for
 from wsgikit import ClientError
-from wsgikit._http11 import Limits
 from wsgikit.middleware.error_documents import ErrorDocuments
 from wsgikit.middleware.errors import ErrorMiddleware
+from wsgikit.servers.http import Limits
 from wsgikit.testing import make_environ
 from wsgikit.types import ExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
 

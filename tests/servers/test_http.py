@@ -227,7 +227,7 @@ def test_protocol_errors_answered_and_closed(serve: Serve, raw: bytes, status: i
 
 
 def test_body_limit_413(serve: Serve) -> None:
-    from wsgikit._http11 import Limits
+    from wsgikit.servers.http import Limits
 
     with serve(echo, limits=Limits(max_body_size=10)) as srv:
         raw = srv.request(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n01234567890")
@@ -235,7 +235,7 @@ def test_body_limit_413(serve: Serve) -> None:
 
 
 def test_chunked_body_over_limit_413() -> None:
-    from wsgikit._http11 import Limits
+    from wsgikit.servers.http import Limits
 
     with running(
         echo, threads=2, limits=Limits(max_body_size=10), buffer_bodies=False, prebuffer=0

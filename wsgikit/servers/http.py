@@ -6,7 +6,7 @@ never a thread); a complete request goes to a pool thread (``threads=N``) or run
 a response is pending nobody reads the connection, so memory stays bounded and pipelined requests
 are answered in order::
 
-    server = Server(app, ["127.0.0.1:8000"], threads=8)
+    server = Server(app, ["127.0.0.1:8000"], threads=8, limits=Limits(max_body_size=10 << 20))
     server.run()            # until server.stop() or, under serve(), SIGINT/SIGTERM
 """
 
@@ -37,7 +37,7 @@ from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, RESUME, WAI
 from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.types import WSGIApplication
 
-__all__ = ["HTTPConnection", "Server", "serve"]
+__all__ = ["HTTPConnection", "Limits", "Server", "serve"]
 
 error_log = logging.getLogger("wsgikit.error")
 
