@@ -36,11 +36,9 @@ import logging
 import os
 import socket
 import stat
-import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
-from http import HTTPStatus
+from collections.abc import Sequence
 from typing import Any
 
 from wsgikit._fcgi import (
@@ -54,13 +52,21 @@ from wsgikit._fcgi import (
     StdinEnd,
 )
 from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome, run_app
-from wsgikit.servers._accesslog import clock, log_outcome
+from wsgikit.servers._accesslog import log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
-from wsgikit.servers._cgivars import LOG_ERRORS, LogErrors, cgi_environ, check_script_name
+from wsgikit.servers._cgivars import LOG_ERRORS, cgi_environ, check_script_name
 from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, RESUME, WAIT, Connection
+from wsgikit.servers._fastcgi_streams import (
+    FastCGIErrors,
+    PendingRequest,
+    Piece,
+    Refusal,
+    StdinReader,
+    StdoutSink,
+)
 from wsgikit.servers._listen import BindError
 from wsgikit.servers._loop import EventServer, run_until_signal
-from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgikit.types import WSGIApplication, WSGIEnvironment
 
 __all__ = [
     "FastCGIConnection",
@@ -74,8 +80,6 @@ __all__ = [
 error_log = logging.getLogger("wsgikit.error")
 
 _PEEK_LIMIT = 1 << 20  # stdin waiting unread past which writes stop peeking for ABORT records
-_SMALL = 8192  # response parts up to this size are joined into one STDOUT record
-Piece = bytes | memoryview
 
 
 def request_length(params: Sequence[tuple[bytes, bytes]]) -> int | None:
@@ -108,24 +112,6 @@ def inherited_bind() -> str:
 # -- one connection --------------------------------------------------------------------------------
 
 
-class _Request:
-    """A request the codec announced: params, its stdin as it arrives, what the peer said since."""
-
-    __slots__ = ("aborted", "body", "keep_conn", "params", "rid", "too_big")
-
-    def __init__(self, event: Request, body: Body) -> None:
-        self.rid = event.request_id
-        self.keep_conn = event.keep_conn
-        self.params = event.params
-        self.body = body
-        self.aborted = False
-        self.too_big = False  # stdin went past max_body: answered 413, the rest dropped
-
-    @property
-    def ended(self) -> bool:
-        return self.body.ended
-
-
 class FastCGIConnection(Connection):
     """One transport connection from the web server: records in, requests served in order."""
 
@@ -152,11 +138,12 @@ class FastCGIConnection(Connection):
             multiplex=srv.multiplex,
             values=srv.values,
         )
-        self.requests: dict[int, _Request] = {}
-        self.order: deque[_Request] = deque()  # requests whose params are in, in arrival order
+        self.requests: dict[int, PendingRequest] = {}
+        self.order: deque[PendingRequest] = deque()  # requests whose params are in, in order
         self.outbox = b""  # records the codec made itself (management answers, refusals)
-        self.current: _Request | None = None
-        self.pending: tuple[_Request, Outcome, _Stdout] | None = None  # inline: a paused answer
+        self.current: PendingRequest | None = None
+        # inline: a response paused for a slow web server
+        self.pending: tuple[PendingRequest, Outcome, StdoutSink] | None = None
         self.failure: str | None = None  # the peer broke the protocol: log, then drop
         self.gone = False  # the peer closed or the socket failed: close without a word
 
@@ -178,7 +165,7 @@ class FastCGIConnection(Connection):
                     req.body.append(event.data)
             elif type(event) is Request:
                 spool_at = SPOOL_AT if server.buffer_bodies else None
-                req = _Request(event, Body(server.body_memory, spool_at))
+                req = PendingRequest(event, Body(server.body_memory, spool_at))
                 requests[req.rid] = req
                 self.order.append(req)
             elif type(event) is StdinEnd:
@@ -317,14 +304,14 @@ class FastCGIConnection(Connection):
         else:
             server.release(self)
 
-    def serve(self, req: _Request) -> bool:
+    def serve(self, req: PendingRequest) -> bool:
         """Run the app for one request; False when its response paused (inline)."""
         self.current = req
         self.mark = self.unsent_size
         if req.aborted:
             return self.end(req, None, None)
         environ = self.environ(req)
-        sink = _Stdout(self, req, self.refusal(req, environ) or self.server.app, environ)
+        sink = StdoutSink(self, req, self.refusal(req, environ) or self.server.app, environ)
         outcome = run_app(
             sink,
             environ,
@@ -336,7 +323,7 @@ class FastCGIConnection(Connection):
         )
         return self.end(req, outcome, sink)
 
-    def end(self, req: _Request, outcome: Outcome | None, sink: _Stdout | None) -> bool:
+    def end(self, req: PendingRequest, outcome: Outcome | None, sink: StdoutSink | None) -> bool:
         """After the app (None: aborted before it ran): END_REQUEST, or pause if the response
         did (then False, and the loop resumes it). False too when the connection must go."""
         if outcome is not None and sink is not None and outcome.paused:
@@ -371,24 +358,24 @@ class FastCGIConnection(Connection):
         for req in self.requests.values():
             req.body.close()
 
-    def refusal(self, req: _Request, environ: WSGIEnvironment) -> WSGIApplication | None:
+    def refusal(self, req: PendingRequest, environ: WSGIEnvironment) -> WSGIApplication | None:
         """An answer of the server's own, for a body the app must not see; else None."""
         if req.too_big:
-            return _Refuse(413, f"request body over {self.server.max_body} bytes")
+            return Refusal(413, f"request body over {self.server.max_body} bytes")
         length = request_length(req.params)
         if req.ended and length is not None and req.body.size < length:
             # Spec §3.3 (FCGI_STDIN): the web server sends CONTENT_LENGTH bytes; fewer is a
             # broken request, not a complete body (the HTTP server answers 400 the same way).
             missing = length - req.body.size
-            return _Refuse(400, f"stdin ended {missing} bytes before CONTENT_LENGTH")
+            return Refusal(400, f"stdin ended {missing} bytes before CONTENT_LENGTH")
         return None
 
-    def environ(self, req: _Request) -> WSGIEnvironment:
+    def environ(self, req: PendingRequest) -> WSGIEnvironment:
         params = req.params
         length = request_length(params)
         if length is None and req.ended:
             length = req.body.size  # all of stdin is here: its length is the body's
-        reader = req.body if req.ended else _Stdin(self, req)
+        reader = req.body if req.ended else StdinReader(self, req)
         environ = cgi_environ(
             params, self.info, InputStream(reader, length), self.server.script_name
         )
@@ -401,139 +388,6 @@ class FastCGIConnection(Connection):
         else:
             environ["wsgi.errors"] = LOG_ERRORS
         return environ
-
-
-class _Stdin:
-    """The body reader of a request whose stdin streams to the app: what arrived, then the
-    socket, from the pool thread that owns the connection."""
-
-    __slots__ = ("conn", "req")
-
-    def __init__(self, conn: FastCGIConnection, req: _Request) -> None:
-        self.conn = conn
-        self.req = req
-
-    def read(self, size: int) -> bytes:
-        req, conn = self.req, self.conn
-        while True:
-            data = req.body.read(size)
-            if data:
-                return data
-            if req.aborted:
-                raise ClientError(400, "the web server aborted the request (FCGI_ABORT_REQUEST)")
-            if req.ended:
-                return b""
-            conn.read_more()
-
-
-class _Refuse:
-    """The server's own answer to a request whose body the app must not see."""
-
-    __slots__ = ("detail", "status")
-
-    def __init__(self, status: int, detail: str) -> None:
-        self.status = status
-        self.detail = detail
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        peer = environ.get("REMOTE_ADDR", "-")
-        error_log.info("bad request from %s: %d %s", peer, self.status, self.detail)
-        body = f"{self.status} {HTTPStatus(self.status).phrase}: {self.detail}\n".encode()
-        status = f"{self.status} {HTTPStatus(self.status).phrase}"
-        start_response(
-            status,
-            [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
-        )
-        return [body]
-
-
-class _Stdout:
-    """The response sink of one request: STDOUT records; between writes, a look for ABORT.
-
-    It also calls the app, to see its body: a list or tuple is all there already, so it is held
-    back and goes out with END_REQUEST in one write (nothing waits on the app, PEP 3333 "Buffering
-    and Streaming"); any other iterable is sent as it comes.
-    """
-
-    __slots__ = ("app", "conn", "environ", "held", "hold", "req", "started", "writes")
-
-    def __init__(
-        self, conn: FastCGIConnection, req: _Request, app: WSGIApplication, environ: WSGIEnvironment
-    ) -> None:
-        self.conn = conn
-        self.req = req
-        self.app = app
-        self.environ = environ
-        self.started = clock()
-        self.writes = 0
-        self.hold = False
-        self.held: list[Piece] = []
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        result = self.app(environ, start_response)
-        self.hold = type(result) is list or type(result) is tuple
-        return result
-
-    def __repr__(self) -> str:  # the engine names the app in its log lines
-        return repr(self.app)
-
-    def room(self) -> bool:
-        return self.conn.room()
-
-    def send(self, *parts: bytes) -> None:
-        conn, rid = self.conn, self.req.rid
-        if self.writes and not self.hold:
-            conn.peek()
-        if self.req.aborted:
-            raise OSError("the web server aborted the request (FCGI_ABORT_REQUEST)")
-        if conn.failure or conn.gone:
-            raise OSError("the FastCGI connection is gone")
-        self.writes += 1
-        respond = conn.codec.respond
-        if len(parts) > 1 and sum(len(part) for part in parts) <= _SMALL:
-            pieces = respond(rid, b"".join(parts))
-        else:
-            pieces = []
-            for part in parts:
-                pieces += respond(rid, part)
-        if self.hold:
-            self.held += pieces
-        elif pieces:
-            conn.sendv(pieces)
-
-
-class FastCGIErrors(LogErrors):
-    """``wsgi.errors`` sent as FCGI_STDERR records of the request (``stderr="fcgi"``).
-
-    Only the thread serving the request writes records (another thread's write could land in
-    the middle of a STDOUT record); other threads, and writes after the request, go to the log.
-    """
-
-    __slots__ = ("conn", "req", "thread")
-
-    def __init__(self, conn: FastCGIConnection, req: _Request) -> None:
-        self.conn = conn
-        self.req = req
-        self.thread = threading.get_ident()
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"wsgi.errors takes str, got {type(text).__name__}")
-        conn = self.conn
-        if (
-            conn.current is not self.req
-            or conn.failure
-            or conn.gone
-            or threading.get_ident() != self.thread
-        ):
-            return super().write(text)
-        data = text.encode("utf-8", "backslashreplace")
-        if data:
-            try:
-                conn.sendv(conn.codec.stderr(self.req.rid, data))
-            except OSError:
-                conn.gone = True
-        return len(text)
 
 
 # -- the server ------------------------------------------------------------------------------------
