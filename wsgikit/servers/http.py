@@ -12,6 +12,7 @@ are answered in order::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -203,7 +204,8 @@ class HTTPConnection(Connection):
         ):
             req.continued = True
             if not req.body.size:  # a client that sent the body anyway needs no 100
-                self.send(_CONTINUE)
+                with contextlib.suppress(OSError):  # gone: the next read finds out and closes
+                    self.send(_CONTINUE)
 
     def reject(self) -> None:
         failure = self.queue[0]
@@ -276,11 +278,7 @@ class HTTPConnection(Connection):
             if self.unsent_size > server.write_buffer or not self.ready():
                 break  # a client that does not read: its next requests wait until it does
         if self.queue:
-            try:
-                self.continue_first()
-            except OSError:
-                server.close(self)
-                return
+            self.continue_first()
         server.release(self)
 
     def start_next(self, logging_on: bool) -> Outcome | None:
