@@ -195,7 +195,7 @@ def _start(command: str, settings: Config, build: Callable[[], Any]) -> int:
 
 
 def _run_serve(app: WSGIApplication, settings: Config) -> int:
-    """Serve with the selector server until SIGINT/SIGTERM (in-flight requests finish)."""
+    """Serve with the HTTP server until SIGINT/SIGTERM (in-flight requests finish)."""
     from wsgikit.servers.http import Limits, Server  # noqa: PLC0415 (only serve needs them)
 
     body = settings["limit_body"]
