@@ -145,18 +145,6 @@ def test_body_not_read_by_app_is_skipped_for_next_request(serve: Serve) -> None:
         assert responses(raw) == [(200, b"Hello, /a"), (200, b"Hello, /b")]
 
 
-def test_expect_100_continue_sent_when_streaming_app_reads() -> None:
-    with running(echo, threads=2, buffer_bodies=False) as srv, srv.connect() as sock:
-        sock.sendall(
-            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
-        )
-        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
-        sock.sendall(b"data")
-        head = sock.recv(65536)
-        assert head.startswith(b"HTTP/1.1 200 OK")
-        assert head.endswith(b"data")
-
-
 def test_expect_100_continue_not_sent_when_streaming_app_does_not_read() -> None:
     with running(hello, threads=2, buffer_bodies=False) as srv, srv.connect() as sock:
         sock.sendall(
@@ -168,9 +156,16 @@ def test_expect_100_continue_not_sent_when_streaming_app_does_not_read() -> None
         assert b"100 Continue" not in raw
 
 
-@pytest.mark.parametrize("threads", [2, 0], ids=["threads", "inline"])
-def test_expect_100_continue_answered_by_the_loop_that_reads_the_body(threads: int) -> None:
-    with running(echo, threads=threads) as srv, srv.connect() as sock:
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"threads": 2}, id="threads"),  # the loop reads the body: 100 at once
+        pytest.param({"threads": 0}, id="inline"),
+        pytest.param({"threads": 2, "buffer_bodies": False}, id="stream"),  # on the app's read
+    ],
+)
+def test_expect_100_continue_is_answered_when_the_body_is_wanted(options: dict[str, Any]) -> None:
+    with running(echo, **options) as srv, srv.connect() as sock:
         sock.sendall(
             b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
         )
