@@ -31,6 +31,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from http_server import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ["wsgikit-threads", "wsgikit-inline", "flup-threaded", "flup-prefork"]
 SERVER_CORE, CLIENT_CORE = "0", "1"
@@ -60,12 +62,6 @@ def run_server(kind: str, port: int) -> None:
 
 
 # -- the measuring side ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:

@@ -97,6 +97,21 @@ class InternalErrors(logging.Handler):
         logging.getLogger("wsgikit.error").removeHandler(self)
 
 
+def slow_reader(srv: Running) -> socket.socket:
+    """A client with a tiny receive window, so the server's socket fills up at once."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect((srv.host, srv.port))
+    return sock
+
+
+def only_connection(srv: Running) -> Any:
+    """The server's one connection, once the loop accepted it."""
+    assert wait_for(lambda: len(srv.server.conns) == 1)
+    return next(iter(srv.server.conns.values()))
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
     """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last answer."""
     end = time.monotonic() + timeout

@@ -3,16 +3,15 @@ other connections; a streamed answer pauses, and every byte still arrives in ord
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.servers.fastcgi_helpers import Running, running
+from tests.servers.fastcgi_helpers import running
 from tests.servers.fcgi_client import Client, request
-from tests.servers.helpers import wait_for
+from tests.servers.helpers import only_connection, slow_reader, wait_for
 from wsgikit.servers._connection import WRITE
 
 BIG = bytes(range(256)) * (16 * 4096)  # 16 MiB: more than any socket buffer here
@@ -33,25 +32,12 @@ def app_with(produced: list[int]) -> Any:
     return app
 
 
-def slow_peer(srv: Running) -> socket.socket:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(10)
-    sock.connect((srv.host, srv.port))
-    return sock
-
-
-def only_connection(srv: Running) -> Any:
-    assert wait_for(lambda: len(srv.server.conns) == 1)
-    return next(iter(srv.server.conns.values()))
-
-
 @pytest.mark.parametrize(
     "threads", [pytest.param(1, id="one-thread"), pytest.param(0, id="inline")]
 )
 def test_a_peer_that_does_not_read_a_stream_holds_nothing_else(threads: int) -> None:
     produced: list[int] = []
-    with running(app_with(produced), threads=threads) as srv, slow_peer(srv) as slow:
+    with running(app_with(produced), threads=threads) as srv, slow_reader(srv) as slow:
         slow.sendall(request(PATH_INFO="/stream", SCRIPT_NAME=""))
         conn = only_connection(srv)
         assert wait_for(lambda: conn.unsent_size > 0)
@@ -73,7 +59,10 @@ def test_inline_a_peer_that_floods_requests_and_reads_nothing_holds_not_the_loop
     count = 400  # request 1 asks for 16 MiB, the 398 behind it for "ok" each
     flood = request(rid=1, PATH_INFO="/stream")
     flood += b"".join(request(rid=n, PATH_INFO="/x") for n in range(2, count))
-    with running(app_with(produced), threads=0, max_requests=count) as srv, slow_peer(srv) as slow:
+    with (
+        running(app_with(produced), threads=0, max_requests=count) as srv,
+        slow_reader(srv) as slow,
+    ):
         slow.sendall(flood)
         conn = only_connection(srv)
         assert wait_for(lambda: conn.state == WRITE)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers.helpers import Running, running, wait_for
+from tests.servers.helpers import Running, only_connection, running, slow_reader, wait_for
 from tests.servers.test_http import responses
 from wsgikit.servers._connection import WRITE
 
@@ -30,15 +30,6 @@ def app(environ: Any, start_response: Any) -> list[bytes]:
     return [body]
 
 
-def _slow_client(srv: Running) -> socket.socket:
-    """A client with a tiny receive window, so the server's socket fills up at once."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(10)
-    sock.connect((srv.host, srv.port))
-    return sock
-
-
 def _read_answer(sock: socket.socket, body_size: int) -> bytes:
     """Read one whole response with a ``body_size`` body (and nothing after it)."""
     data = bytearray()
@@ -49,18 +40,13 @@ def _read_answer(sock: socket.socket, body_size: int) -> bytes:
     return bytes(data)
 
 
-def _the_connection(srv: Running) -> Any:
-    assert wait_for(lambda: len(srv.server.conns) == 1)
-    return next(iter(srv.server.conns.values()))
-
-
 @pytest.mark.parametrize(
     "threads", [pytest.param(1, id="one-thread"), pytest.param(0, id="inline")]
 )
 def test_a_client_that_does_not_read_holds_no_thread_and_not_the_loop(threads: int) -> None:
-    with running(app, threads=threads, write_buffer=32 * MIB) as srv, _slow_client(srv) as slow:
+    with running(app, threads=threads, write_buffer=32 * MIB) as srv, slow_reader(srv) as slow:
         slow.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-        conn = _the_connection(srv)
+        conn = only_connection(srv)
         assert wait_for(lambda: conn.unsent_size > 0)  # the socket is full: the loop has the rest
         started = time.monotonic()
         answer = srv.request(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -76,12 +62,12 @@ def test_a_client_that_does_not_read_holds_no_thread_and_not_the_loop(threads: i
     "threads", [pytest.param(1, id="one-thread"), pytest.param(0, id="inline")]
 )
 def test_pipelined_answers_to_a_slow_client_keep_their_order_and_close(threads: int) -> None:
-    with running(app, threads=threads, write_buffer=32 * MIB) as srv, _slow_client(srv) as slow:
+    with running(app, threads=threads, write_buffer=32 * MIB) as srv, slow_reader(srv) as slow:
         slow.sendall(
             b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
             b"GET /small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         )
-        conn = _the_connection(srv)
+        conn = only_connection(srv)
         assert wait_for(lambda: conn.unsent_size > 0)
         time.sleep(0.2)  # the server is done with both; the close waits for the bytes
         data = bytearray()
@@ -100,9 +86,9 @@ def test_a_streaming_app_is_paused_while_its_client_does_not_read() -> None:
             produced.append(len(chunk))
             yield chunk
 
-    with running(streaming, threads=1, write_buffer=MIB) as srv, _slow_client(srv) as slow:
+    with running(streaming, threads=1, write_buffer=MIB) as srv, slow_reader(srv) as slow:
         slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        conn = _the_connection(srv)
+        conn = only_connection(srv)
         assert wait_for(lambda: conn.unsent_size > 0)
         time.sleep(0.5)
         # The app waits: it made what the kernel buffers plus write_buffer, and a chunk or two.
@@ -120,10 +106,10 @@ def test_a_streaming_app_is_paused_while_its_client_does_not_read() -> None:
 def test_a_client_that_stops_reading_is_closed_after_the_write_timeout(threads: int) -> None:
     with (
         running(app, threads=threads, write_buffer=32 * MIB, write_timeout=0.3) as srv,
-        _slow_client(srv) as slow,
+        slow_reader(srv) as slow,
     ):
         slow.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-        conn = _the_connection(srv)
+        conn = only_connection(srv)
         assert wait_for(lambda: conn.unsent_size > 0)
         assert wait_for(lambda: not srv.server.conns, timeout=5.0)
         assert responses(srv.request(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
@@ -209,9 +195,9 @@ def _others_are_served(srv: Running) -> None:
 
 
 def test_inline_a_big_answer_to_a_client_that_does_not_read_holds_not_the_loop() -> None:
-    with running(app, threads=0) as srv, _slow_client(srv) as slow:
+    with running(app, threads=0) as srv, slow_reader(srv) as slow:
         slow.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-        conn = _the_connection(srv)
+        conn = only_connection(srv)
         assert wait_for(lambda: conn.unsent_size > 0)
         _others_are_served(srv)
         assert responses(_read_answer(slow, len(BIG))) == [(200, BIG)]
@@ -219,9 +205,9 @@ def test_inline_a_big_answer_to_a_client_that_does_not_read_holds_not_the_loop()
 
 def test_inline_a_stream_to_a_client_that_does_not_read_is_paused_not_the_loop() -> None:
     produced: list[int] = []
-    with running(_stream_app(produced), threads=0) as srv, _slow_client(srv) as slow:
+    with running(_stream_app(produced), threads=0) as srv, slow_reader(srv) as slow:
         slow.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-        conn = _the_connection(srv)
+        conn = only_connection(srv)
         assert wait_for(lambda: conn.unsent_size > 0)
         _others_are_served(srv)
         time.sleep(0.3)
@@ -238,9 +224,9 @@ def test_inline_a_stream_to_a_client_that_does_not_read_is_paused_not_the_loop()
 def test_inline_a_file_to_a_client_that_does_not_read_holds_not_the_loop(tmp_path: Path) -> None:
     path = tmp_path / "big.bin"
     path.write_bytes(BIG)
-    with running(_file_app(path), threads=0, validate=False) as srv, _slow_client(srv) as slow:
+    with running(_file_app(path), threads=0, validate=False) as srv, slow_reader(srv) as slow:
         slow.sendall(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
-        conn = _the_connection(srv)
+        conn = only_connection(srv)
         assert wait_for(lambda: conn.state == WRITE)
         _others_are_served(srv)
         assert responses(_read_answer(slow, len(BIG))) == [(200, BIG)]
@@ -252,9 +238,9 @@ def test_inline_a_file_to_a_client_that_does_not_read_holds_not_the_loop(tmp_pat
 def test_thousands_of_pipelined_requests_without_reading_hold_nothing(threads: int) -> None:
     count = 3000  # 12 MB of answers: more than the kernel buffers, and than write_buffer
     pipeline = b"GET /4k HTTP/1.1\r\nHost: x\r\n\r\n" * count
-    with running(app, threads=threads, write_buffer=64 * 1024) as srv, _slow_client(srv) as slow:
+    with running(app, threads=threads, write_buffer=64 * 1024) as srv, slow_reader(srv) as slow:
         slow.sendall(pipeline)
-        conn = _the_connection(srv)
+        conn = only_connection(srv)
         assert wait_for(lambda: conn.state == WRITE)  # answers wait; the rest are not served
         _others_are_served(srv)
         slow.sendall(b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
