@@ -28,6 +28,7 @@ from wsgikit.middleware import (
     ErrorMiddleware,
     GzipMiddleware,
     MemoryStore,
+    ProxyFix,
     RedisStore,
     ServerStore,
     SessionMiddleware,
@@ -51,6 +52,7 @@ __all__ = [
     "errors_filter_factory",
     "gzip_filter_factory",
     "lint_filter_factory",
+    "proxy_fix_filter_factory",
     "sessions_filter_factory",
 ]
 
@@ -367,6 +369,28 @@ def content_length_filter_factory(
     max_buffer = as_size(name, "max_buffer", get("max_buffer", 1 << 20), min=0)
     min_chunk = as_size(name, "min_chunk", get("min_chunk", 8 << 10), min=0)
     return ContentLengthMiddleware(app, max_buffer=max_buffer, min_chunk=min_chunk)
+
+
+def proxy_fix_filter_factory(
+    app: WSGIApplication, global_conf: Mapping[str, str], **local_conf: str
+) -> WSGIApplication:
+    """``egg:wsgikit#proxy_fix``: :class:`~wsgikit.middleware.ProxyFix`.
+
+    ``trusted`` (addresses/CIDRs or ``*``, default 127.0.0.1 ::1), the hop counts ``x_for``,
+    ``x_proto`` (default 1), ``x_host``, ``x_port``, ``x_prefix`` (default 0) and ``forwarded``
+    (bool: RFC 7239 ``Forwarded`` instead of ``X-Forwarded-*``).
+    """
+    name = "proxy_fix"
+    hops = ("x_for", "x_proto", "x_host", "x_port", "x_prefix")
+    check_options(name, local_conf, ("trusted", "forwarded", *hops))
+    defaults = {"x_for": 1, "x_proto": 1}
+    counts = {h: as_int(name, h, local_conf.get(h, defaults.get(h, 0)), min=0) for h in hops}
+    trusted = as_list(name, "trusted", local_conf.get("trusted", "127.0.0.1 ::1"))
+    forwarded = as_bool(name, "forwarded", local_conf.get("forwarded", False))
+    try:
+        return ProxyFix(app, trusted=trusted, forwarded=forwarded, **counts)
+    except (TypeError, ValueError) as exc:  # the message names the option
+        raise ConfigError(str(exc)) from None
 
 
 def dispatch_composite_factory(

@@ -20,6 +20,7 @@ from wsgikit.middleware.dispatch import Dispatcher
 from wsgikit.middleware.error_documents import ErrorDocuments
 from wsgikit.middleware.errors import ErrorMiddleware, SMTPNotifier, from_addresses
 from wsgikit.middleware.gzip import DEFAULT_MIME_TYPES, GzipMiddleware
+from wsgikit.middleware.proxy_fix import ProxyFix
 from wsgikit.middleware.sessions import (
     CookieStore,
     MemoryStore,
@@ -43,6 +44,7 @@ __all__ = [
     "ErrorMiddleware",
     "GzipMiddleware",
     "MemoryStore",
+    "ProxyFix",
     "RedisStore",
     "SMTPNotifier",
     "SQLiteStore",
