@@ -155,9 +155,10 @@ TIERS = {
         "_scgi",
         "_binds",
         "_forwarded_syntax",
+        "_proxyproto",
     },
     "engine": {"gateway", "_environ", "_wsgi_rules", "types", "_forwarded"},
-    "tooling": {"lint", "compose", "loader", "config", "_logsetup", "_zoo"},
+    "tooling": {"lint", "compose", "loader", "config", "_logsetup", "_zoo", "_proxy_settings"},
     "face": {"cli", "_check", "factories", "testing", "", "__main__"},
 }
 MAY_IMPORT = {

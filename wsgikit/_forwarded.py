@@ -30,7 +30,15 @@ from urllib.parse import unquote_to_bytes
 
 from wsgikit._forwarded_syntax import Node, parse_forwarded, parse_host, parse_node, split_list
 
-__all__ = ["DEFAULT_TRUSTED", "ORIGINAL_KEY", "PROXY_HEADERS", "TrustedProxies", "parse_network"]
+__all__ = [
+    "DEFAULT_TRUSTED",
+    "LOCAL_PROXIES",
+    "ORIGINAL_KEY",
+    "PROXY_HEADERS",
+    "TrustedProxies",
+    "has_proxy_headers",
+    "parse_network",
+]
 
 log = logging.getLogger("wsgikit.proxy")
 
@@ -132,7 +140,7 @@ class TrustedProxies:
         original = environ.get(ORIGINAL_KEY)
         if isinstance(original, dict):
             _restore(environ, original)
-        elif not any(key in environ for key in PROXY_HEADERS):
+        elif not has_proxy_headers(environ):
             return  # the common case: no proxy said anything
         environ[ORIGINAL_KEY] = {key: environ[key] for key in _KEPT if key in environ}
         peer = str(environ.get("REMOTE_ADDR", ""))
@@ -196,6 +204,13 @@ class TrustedProxies:
 
 
 _NAMES = ("for", "proto", "host", "port", "prefix")
+# The servers' default (--forwarded-allow-ips): X-Forwarded-For and -Proto from this host only.
+LOCAL_PROXIES = TrustedProxies()
+
+
+def has_proxy_headers(environ: MutableMapping[str, Any]) -> bool:
+    """Did anyone send a proxy header? (Nothing to do for most requests.)"""
+    return any(key in environ for key in PROXY_HEADERS)
 
 
 def _take(environ: MutableMapping[str, Any], name: str, hops: int) -> list[str]:

@@ -25,6 +25,7 @@ from wsgikit import __version__
 from wsgikit._binds import BindError, parse_bind
 from wsgikit._check import check_app, check_path
 from wsgikit._logsetup import configure_logging
+from wsgikit._proxy_settings import PROXIES, PROXY_PROTOCOL, proxy_options
 from wsgikit.config import (
     CONFIG_ENV,
     Config,
@@ -126,6 +127,8 @@ SERVE = (
         "response bytes queued for a slow client before the app waits for it",
         validate=_size,
     ),
+    *PROXIES,
+    PROXY_PROTOCOL,
 )
 
 CHECK = (
@@ -173,6 +176,7 @@ def _loop_options(settings: Config) -> dict[str, Any]:
         "shutdown_timeout": settings["timeout_shutdown"],
         "write_buffer": parse_size(settings["write_buffer"]),
         "buffer_bodies": settings["buffer_bodies"],
+        **proxy_options(settings),
     }
 
 
@@ -197,6 +201,7 @@ def _start(command: str, settings: Config, build: Callable[[], Any]) -> int:
 def _run_serve(app: WSGIApplication, settings: Config) -> int:
     """Serve with the HTTP server until SIGINT/SIGTERM (in-flight requests finish)."""
     from wsgikit.servers.http import Limits, Server  # noqa: PLC0415 (only serve needs them)
+    from wsgikit.servers.proxy_protocol import ProxyProtocolServer  # noqa: PLC0415
 
     body = settings["limit_body"]
     limits = Limits(
@@ -208,7 +213,7 @@ def _run_serve(app: WSGIApplication, settings: Config) -> int:
     return _start(
         "serve",
         settings,
-        lambda: Server(
+        lambda: (ProxyProtocolServer if settings["proxy_protocol"] else Server)(
             app,
             _serve_binds(settings),
             server_header=settings["server_header"] or None,
@@ -227,7 +232,7 @@ def _gateway(default_bind: tuple[str, ...], bind_help: str) -> tuple[Setting, ..
     """Settings shared by ``fcgi`` and ``scgi``: the serve ones that apply, plus the mount."""
     kept = {"fd", "threads", "backlog", "unix_mode", "access_log", "log_level"}
     kept |= {"timeout_header", "timeout_body", "timeout_idle", "timeout_write", "timeout_shutdown"}
-    kept |= {"write_buffer", "buffer_bodies"}
+    kept |= {"write_buffer", "buffer_bodies", *(s.name for s in PROXIES)}
     bind = Setting("bind", list, default_bind, bind_help, validate=parse_bind, metavar="ADDR")
     script_name = Setting(
         "script_name",

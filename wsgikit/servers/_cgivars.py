@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from urllib.parse import unquote_to_bytes
 
+from wsgikit._forwarded import TrustedProxies
 from wsgikit.gateway import ConnectionInfo, InputStream, environ_from_cgi
 from wsgikit.types import WSGIEnvironment
 
@@ -57,8 +58,10 @@ def cgi_environ(
     info: ConnectionInfo,
     body: InputStream,
     script_name: str | None,
+    proxies: TrustedProxies | None = None,
 ) -> WSGIEnvironment:
-    """The environ of a request a web server sent as CGI variables, made right for PEP 3333."""
+    """The environ of a request a web server sent as CGI variables, made right for PEP 3333;
+    ``proxies`` judge the proxy headers by the web server's REMOTE_ADDR (the client it saw)."""
     environ = environ_from_cgi(params, info, body)
     environ.setdefault("REQUEST_METHOD", "GET")
     if not environ.get("SERVER_NAME"):  # nginx sends "" without server_name; RFC 3875 §4.1.14
@@ -67,6 +70,8 @@ def cgi_environ(
         environ["SERVER_NAME"] = host or info.base["SERVER_NAME"]
     split = any(name == b"PATH_INFO" for name, _ in params)
     mount_paths(environ, script_name, split)
+    if proxies is not None:
+        proxies.apply(environ)
     return environ
 
 

@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from wsgikit._forwarded import LOCAL_PROXIES, TrustedProxies
 from wsgikit.gateway import ConnectionInfo
 from wsgikit.servers._body import BodyMemory
 from wsgikit.servers._connection import (
@@ -93,6 +94,7 @@ class EventServer:
         unix_mode: int | None = None,
         max_connections: int = 100_000,
         multiprocess: bool = False,
+        proxies: TrustedProxies | None = LOCAL_PROXIES,
         write_buffer: int = 1 << 20,
         buffer_bodies: bool = True,
         prebuffer: int = 65536,
@@ -127,6 +129,7 @@ class EventServer:
         self.shutdown_timeout = shutdown_timeout
         self.max_connections = max_connections
         self.multiprocess = multiprocess
+        self.proxies = proxies  # whose X-Forwarded-* / Forwarded to believe (None: nobody's)
         self.stopping = False
         self._force = False
         self.conns: dict[int, Connection] = {}

@@ -377,7 +377,11 @@ class FastCGIConnection(Connection):
             length = req.body.size  # all of stdin is here: its length is the body's
         reader = req.body if req.ended else StdinReader(self, req)
         environ = cgi_environ(
-            params, self.info, InputStream(reader, length), self.server.script_name
+            params,
+            self.info,
+            InputStream(reader, length),
+            self.server.script_name,
+            self.server.proxies,
         )
         if length is None:  # none, empty or nonsense: the stdin stream says where the body ends
             environ.pop("CONTENT_LENGTH", None)

@@ -36,6 +36,7 @@ from wsgikit.servers._accesslog import access_log, log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, RESUME, WAIT, Connection
 from wsgikit.servers._loop import EventServer, run_until_signal
+from wsgikit.servers._proxied import apply_proxies
 from wsgikit.types import WSGIApplication
 
 __all__ = ["HTTPConnection", "Limits", "Server", "serve"]
@@ -309,6 +310,7 @@ class HTTPConnection(Connection):
         if req is not None and head.chunked and req.body.ended:
             # Apps that read CONTENT_LENGTH bytes (Django, WebOb) would read nothing without it.
             environ["CONTENT_LENGTH"] = str(req.body.size)
+        apply_proxies(self, environ)  # --forwarded-allow-ips
         server = self.server
         self.started = time.perf_counter() if logging_on else 0.0
         self.mark = self.unsent_size

@@ -110,7 +110,7 @@ class SCGIConnection(Connection):
         assert request is not None
         # CONTENT_LENGTH is the exact body size (SCGI protocol §3): wsgi.input stops there.
         body = InputStream(self.body if self.body.ended else self, request.content_length)
-        environ = cgi_environ(request.headers, self.info, body, server.script_name)
+        environ = cgi_environ(request.headers, self.info, body, server.script_name, server.proxies)
         environ["wsgi.errors"] = LOG_ERRORS
         started = clock()
         outcome = run_app(
