@@ -10,6 +10,7 @@ value or raises ValueError with a short reason, never anything else::
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import NamedTuple
@@ -86,6 +87,7 @@ def _pair(value: str, pos: int, element: dict[str, str]) -> int:
     return pos
 
 
+@functools.lru_cache(maxsize=4096)  # clients come back; ipaddress costs microseconds a call
 def parse_node(text: str) -> Node:
     """RFC 7239 §6 node (``1.2.3.4:80``, ``[2001:db8::1]:80``, ``unknown``, ``_obf``), or an
     ``X-Forwarded-For`` item (a bare IPv6 address too). ValueError when malformed."""

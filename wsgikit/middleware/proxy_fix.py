@@ -4,7 +4,9 @@ Use it when the app runs behind a reverse proxy (nginx, HAProxy, a load balancer
 by a server that does not apply the proxy headers itself (mod_wsgi, waitress, a FastCGI gateway
 behind a second proxy); ``wsgikit serve --forwarded-allow-ips`` applies the same code in the
 server. Headers are believed only when ``REMOTE_ADDR`` is in ``trusted``; from any other peer
-they are removed. The values before the rewrite stay in ``environ["wsgikit.proxy.original"]``::
+they are removed. A peer without an IP address (a unix socket under a server that leaves
+REMOTE_ADDR empty) is trusted only with ``trusted="*"``; wsgikit's own server reports unix-socket
+peers as 127.0.0.1. The values before the rewrite stay in ``environ["wsgikit.proxy.original"]``::
 
     from wsgikit.middleware import ProxyFix
 
