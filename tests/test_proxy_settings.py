@@ -43,6 +43,18 @@ def test_hops_named_override_the_defaults() -> None:
     assert proxies.trusts("203.0.113.1")
 
 
+def test_the_command_line_takes_comma_lists_as_gunicorn() -> None:
+    proxies = options(
+        "serve", forwarded_allow_ips=["10.0.0.0/8,::1"], forwarded_hops=["for=2,port=1"]
+    )["proxies"]
+    assert proxies.trusts("10.2.3.4") and proxies.trusts("::1") and not proxies.trusts("127.0.0.1")
+    assert (proxies.hops["x_for"], proxies.hops["x_port"]) == (2, 1)
+
+
+def test_an_empty_list_trusts_nobody() -> None:
+    assert not options("serve", forwarded_allow_ips=[""])["proxies"].trusts("127.0.0.1")
+
+
 def test_forwarded_header_chooses_rfc_7239() -> None:
     proxies = options("scgi", forwarded_header="forwarded")["proxies"]
     assert proxies.forwarded

@@ -5,18 +5,17 @@ the server believes, ``--forwarded-hops`` how many hops of each (werkzeug's coun
 ``for=1 proto=1``), ``--forwarded-header`` which family (``x-forwarded`` or RFC 7239
 ``forwarded``); ``--proxy-protocol`` (serve) requires a PROXY header from those peers::
 
-    wsgikit serve app:app --forwarded-allow-ips 10.0.0.0/8 --forwarded-hops for=2 \
-        --forwarded-hops host=1
+    wsgikit serve app:app --forwarded-allow-ips 10.0.0.0/8,::1 --forwarded-hops for=2,host=1
     WSGIKIT_FORWARDED_HOPS=for=2,host=1 wsgikit fcgi app:app
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from wsgikit._forwarded import DEFAULT_TRUSTED, TrustedProxies, parse_network
-from wsgikit.config import Setting
+from wsgikit.config import Setting, parse_list
 
 __all__ = ["PROXIES", "PROXY_PROTOCOL", "proxy_options"]
 
@@ -25,7 +24,8 @@ _DEFAULT_HOPS = {"for": 1, "proto": 1, "host": 0, "port": 0, "prefix": 0}
 
 
 def _network(text: str) -> None:
-    parse_network(text)
+    for item in parse_list(text):  # "10.0.0.0/8,::1" on the command line too, as gunicorn's
+        parse_network(item)
 
 
 def parse_hop(text: str) -> tuple[str, int]:
@@ -37,7 +37,13 @@ def parse_hop(text: str) -> tuple[str, int]:
 
 
 def _hop(text: str) -> None:
-    parse_hop(text)
+    for item in parse_list(text):
+        parse_hop(item)
+
+
+def _items(values: Iterable[str]) -> list[str]:
+    """The comma-separated items of every value given (repeated flags, or one list)."""
+    return [item for value in values for item in parse_list(value)]
 
 
 PROXIES = (
@@ -45,20 +51,20 @@ PROXIES = (
         "forwarded_allow_ips",
         list,
         DEFAULT_TRUSTED,
-        "peers (addresses or CIDRs, * for all) whose X-Forwarded-*/Forwarded headers are "
-        "believed; from other peers they are removed (unix-socket peers are trusted; fcgi/scgi "
-        "judge the web server's REMOTE_ADDR)",
+        "peers (addresses or CIDRs, comma-separated; * for all, empty for none) whose "
+        "X-Forwarded-*/Forwarded headers are believed; from other peers they are removed "
+        "(unix-socket peers are trusted; fcgi/scgi judge the web server's REMOTE_ADDR)",
         validate=_network,
-        metavar="CIDR",
+        metavar="CIDR[,CIDR]",
     ),
     Setting(
         "forwarded_hops",
         list,
         ("for=1", "proto=1"),
-        "proxies in front that set each header, as werkzeug's ProxyFix: for, proto, host, "
-        "port, prefix (unnamed ones: for=1 proto=1, the others 0)",
+        "proxies in front that set each header, as werkzeug's ProxyFix, e.g. for=2,host=1: "
+        "for, proto, host, port, prefix (unnamed ones: for=1 proto=1, the others 0)",
         validate=_hop,
-        metavar="NAME=N",
+        metavar="NAME=N[,NAME=N]",
     ),
     Setting(
         "forwarded_header",
@@ -80,9 +86,9 @@ PROXY_PROTOCOL = Setting(
 def proxy_options(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The server keywords of the resolved settings: ``proxies`` (a TrustedProxies)."""
     hops = dict(_DEFAULT_HOPS)
-    hops.update(parse_hop(item) for item in settings["forwarded_hops"])
+    hops.update(parse_hop(item) for item in _items(settings["forwarded_hops"]))
     proxies = TrustedProxies(
-        trusted=settings["forwarded_allow_ips"],
+        trusted=_items(settings["forwarded_allow_ips"]),
         forwarded=settings["forwarded_header"] == "forwarded",
         **{f"x_{name}": count for name, count in hops.items()},
     )

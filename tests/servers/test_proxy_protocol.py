@@ -127,3 +127,13 @@ def test_the_forwarded_headers_are_then_judged_by_the_client_address(
     with proxied() as srv, srv.connect() as sock:  # the client 198.51.100.1 is no trusted proxy
         sock.sendall(V1_TCP4 + b"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n")
         assert responses(sock, 1) == [["198.51.100.1", "56324"]]
+
+
+def test_a_header_that_never_ends_is_closed_at_the_header_timeout(
+    proxied: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="wsgikit.error"):
+        with proxied(header_timeout=0.2) as srv, srv.connect() as sock:
+            sock.sendall(V1_TCP4[:20])
+            assert helpers.read_all(sock) == b""  # closed, no HTTP answer to a proxy
+    assert any("no PROXY header in time" in r.getMessage() for r in caplog.records)
