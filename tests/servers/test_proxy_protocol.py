@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration import free_port
+from tests.peers.helpers import Peer, running
 from tests.servers import helpers
 from tests.test_proxyproto import V1_TCP4, V1_TCP6, V2_INET, V2_INET6, V2_LOCAL, V2_TLVS, V2_UNIX
 from wsgikit._forwarded import TrustedProxies
@@ -18,6 +22,7 @@ from wsgikit.types import StartResponse, WSGIEnvironment
 
 GET = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 UNTRUSTING = TrustedProxies(trusted="10.0.0.0/8")
+ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def echo(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -137,3 +142,12 @@ def test_a_header_that_never_ends_is_closed_at_the_header_timeout(
             sock.sendall(V1_TCP4[:20])
             assert helpers.read_all(sock) == b""  # closed, no HTTP answer to a proxy
     assert any("no PROXY header in time" in r.getMessage() for r in caplog.records)
+
+
+def test_wsgikit_serve_proxy_protocol_from_the_command_line(tmp_path: Path) -> None:
+    peer = Peer("wsgikit serve", free_port(), tmp_path, tmp_path / "console.log")
+    argv = [sys.executable, "-m", "wsgikit", "serve", f"{__name__}:echo", "--pythonpath", ROOT]
+    argv += ["--bind", f"127.0.0.1:{peer.port}", "--proxy-protocol", "--threads", "0"]
+    with running(peer, argv), socket.create_connection(("127.0.0.1", peer.port), 10) as sock:
+        sock.sendall(V2_INET6 + GET)
+        assert responses(sock, 1) == [["2001:db8::1", "1"]]
