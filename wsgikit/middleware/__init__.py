@@ -33,6 +33,7 @@ from wsgikit.middleware.sessions import (
     SQLiteStore,
     StoreUnavailableError,
 )
+from wsgikit.middleware.signed_cookies import SignedCookieJar, SignedCookies
 
 __all__ = [
     "ContentLengthMiddleware",
@@ -52,6 +53,8 @@ __all__ = [
     "SessionError",
     "SessionMiddleware",
     "SessionTooLargeError",
+    "SignedCookieJar",
+    "SignedCookies",
     "StoreUnavailableError",
     "from_addresses",
 ]
