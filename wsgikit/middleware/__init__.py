@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+from wsgikit.middleware.basic_auth import BasicAuth
 from wsgikit.middleware.content_length import ContentLengthMiddleware
 from wsgikit.middleware.dispatch import Dispatcher
 from wsgikit.middleware.error_documents import ErrorDocuments
@@ -36,6 +37,7 @@ from wsgikit.middleware.sessions import (
 from wsgikit.middleware.signed_cookies import SignedCookieJar, SignedCookies
 
 __all__ = [
+    "BasicAuth",
     "ContentLengthMiddleware",
     "CookieStore",
     "DEFAULT_MIME_TYPES",
