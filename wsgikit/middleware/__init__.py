@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from wsgikit.middleware.basic_auth import BasicAuth
 from wsgikit.middleware.content_length import ContentLengthMiddleware
+from wsgikit.middleware.csrf import CSRF, CSRFToken
 from wsgikit.middleware.dispatch import Dispatcher
 from wsgikit.middleware.error_documents import ErrorDocuments
 from wsgikit.middleware.errors import ErrorMiddleware, SMTPNotifier, from_addresses
@@ -38,6 +39,8 @@ from wsgikit.middleware.signed_cookies import SignedCookieJar, SignedCookies
 
 __all__ = [
     "BasicAuth",
+    "CSRF",
+    "CSRFToken",
     "ContentLengthMiddleware",
     "CookieStore",
     "DEFAULT_MIME_TYPES",
