@@ -39,6 +39,16 @@ def test_the_form_field_passes_and_the_app_reads_the_body_whole() -> None:
     assert post(app, cookie, body).body == digest(body)
 
 
+@pytest.mark.parametrize(
+    "extra", [b"name=Zo%C3%AB", "name=Zoë".encode(), b"n%ff=%ff%fe\xff", b"=&&=%"], ids=repr
+)
+def test_any_bytes_around_the_token_pass(extra: bytes) -> None:
+    app = mw()
+    token, cookie = visit(app)
+    body = extra + f"&csrf_token={token}".encode()
+    assert post(app, cookie, body).body == digest(body)
+
+
 def test_a_chunked_form_gets_a_content_length() -> None:
     app = mw()
     token, cookie = visit(app)

@@ -46,9 +46,11 @@ def form_token(
         body = _spool_body(environ, max_form_size)
         data = body.read()
         body.seek(0)
-        for key, value in parse_qsl(data, keep_blank_values=True):
-            if key == field.encode("ascii"):
-                return value.decode("latin-1"), body
+        # latin-1 both ways: any bytes and %-escapes decode, and UTF-8 text is not our business
+        text = data.decode("latin-1")
+        for key, value in parse_qsl(text, keep_blank_values=True, encoding="latin-1"):
+            if key == field:
+                return value, body
         return None, body
     if media == MULTIPART:
         found = _boundary.search(str(environ.get("CONTENT_TYPE", "")))
