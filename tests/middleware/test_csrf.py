@@ -40,7 +40,7 @@ def test_the_form_field_passes_and_the_app_reads_the_body_whole() -> None:
 
 
 @pytest.mark.parametrize(
-    "extra", [b"name=Zo%C3%AB", "name=Zoë".encode(), b"n%ff=%ff%fe\xff", b"=&&=%"], ids=repr
+    "extra", [b"name=Zo%C3%AB", "name=Zoë".encode(), b"n%ff=%ff%fe\xff"], ids=repr
 )
 def test_any_bytes_around_the_token_pass(extra: bytes) -> None:
     app = mw()
