@@ -231,6 +231,25 @@ def test_rotate_makes_a_new_secret() -> None:
     assert (new_cookie != cookie, old_token_now, new_token_now) == (True, 403, 200)
 
 
+def test_a_new_token_after_start_response_is_a_clear_error() -> None:
+    def late(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [str(environ["wsgikit.csrf_token"]).encode()]
+
+    with pytest.raises(RuntimeError, match="before calling start_response"):
+        call_app(CSRF(late, secret=SECRET))
+
+
+def test_a_known_secret_can_be_used_after_start_response() -> None:
+    def late(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [str(environ["wsgikit.csrf_token"]).encode()]
+
+    _, cookie = visit(mw())
+    token = call_app(CSRF(late, secret=SECRET), headers={"Cookie": cookie}).body
+    assert post(mw(), cookie, b"csrf_token=" + token).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("options", "error", "match"),
     [

@@ -2,8 +2,8 @@
 
 A middleware that needs more than one module is a subpackage (``errors/``, ``gzip/``, ...):
 ``middleware.py`` holds the class and ``_*.py`` its steps. The private modules at this root
-(``_close``, ``_head_response``, ``_options``, ``_request_text``) are the helpers that two
-middleware or more share.
+(``_close``, ``_cookies``, ``_head_response``, ``_options``, ``_paths``, ``_request_text``) are
+the helpers that two middleware or more share.
 
 Example::
 

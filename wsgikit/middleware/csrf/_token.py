@@ -72,6 +72,7 @@ class TokenState:
         self.loaded = False
         self.secret: str | None = None
         self.new = False  # a secret made in this request: the response must carry it
+        self.headers_sent = False  # start_response was called: no cookie can be added
         self.masked: str | None = None
         self.body: IO[bytes] | None = None  # the copy of a form body that is now wsgi.input
 
@@ -97,6 +98,11 @@ class TokenState:
 
     def rotate(self) -> str:
         """A new secret (at login, say): tokens of the old one stop working."""
+        if self.headers_sent and self.session is None:
+            raise RuntimeError(
+                "CSRF: a new token was asked for after start_response, too late for its cookie: "
+                "get str(environ['wsgikit.csrf_token']) before calling start_response"
+            )
         self.loaded, self.new, self.masked = True, True, None
         self.secret = secrets.token_urlsafe(_SIZE)
         if self.session is not None:
@@ -104,7 +110,8 @@ class TokenState:
         return self.secret
 
     def set_cookie(self) -> str | None:
-        """The Set-Cookie value carrying a new secret, or None."""
+        """The Set-Cookie value carrying a new secret, or None; later secrets are refused."""
+        self.headers_sent = True
         if not self.new or self.session is not None or self.secret is None:
             return None
         mw = self.middleware
