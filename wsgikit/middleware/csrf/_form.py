@@ -57,7 +57,7 @@ def form_token(
         body = _spool_body(environ, None)
         if found is None:
             return None, body  # no boundary: no fields to find; the app gets the body as sent
-        boundary = (found.group(1) or found.group(2)).encode("latin-1")
+        boundary = (found.group(1) or found.group(2)).encode("latin-1", "replace")
         try:
             return _multipart_field(body, boundary, field.encode("ascii")), body
         finally:
