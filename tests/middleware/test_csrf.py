@@ -26,6 +26,10 @@ def test_each_response_gets_a_differently_masked_token_that_works() -> None:
     assert (again != token, results) == (True, [200, 200])
 
 
+def test_a_page_with_a_token_varies_by_cookie() -> None:
+    assert call_app(mw()).header("Vary") == "Cookie"
+
+
 def test_a_known_cookie_is_not_set_again() -> None:
     app = mw()
     _, cookie = visit(app)

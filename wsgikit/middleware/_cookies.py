@@ -47,6 +47,7 @@ __all__ = [
     "secret_keys",
     "set_cookie",
     "signer",
+    "varies_by_cookie",
 ]
 
 EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
@@ -187,3 +188,13 @@ def cookie_template(name: str, attrs: CookieAttributes) -> str:
         morsel.samesite = attrs.samesite
     text = str(morsel.serialize()).replace("%", "%%")
     return text.replace(_VALUE_MARK.decode(), "%s", 1).replace(_EXPIRES_MARK.decode(), "%s", 1)
+
+
+def varies_by_cookie(headers: list[tuple[str, str]]) -> bool:
+    """Whether ``headers`` already say the response varies by Cookie (or by everything)."""
+    for name, value in headers:
+        if name.lower() == "vary":
+            tokens = {token.strip().lower() for token in value.split(",")}
+            if "cookie" in tokens or "*" in tokens:
+                return True
+    return False

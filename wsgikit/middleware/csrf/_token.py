@@ -19,7 +19,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from itsdangerous import BadData
 
-from wsgikit.middleware._cookies import CookieAttributes, cookie_values, set_cookie
+from wsgikit.middleware._cookies import (
+    CookieAttributes,
+    cookie_values,
+    set_cookie,
+    varies_by_cookie,
+)
 from wsgikit.types import WSGIEnvironment
 
 if TYPE_CHECKING:
@@ -109,9 +114,21 @@ class TokenState:
             self.session[SESSION_KEY] = self.secret
         return self.secret
 
-    def set_cookie(self) -> str | None:
-        """The Set-Cookie value carrying a new secret, or None; later secrets are refused."""
+    def response_headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """``headers``, plus the cookie of a new secret, plus ``Vary: Cookie`` when the page
+        holds a token (RFC 9110 §12.5.5: a shared cache must not give one browser's token to
+        another, whose POST would then fail). Later new secrets are refused."""
         self.headers_sent = True
+        extra = []
+        cookie = self.set_cookie()
+        if cookie is not None:
+            extra.append(("Set-Cookie", cookie))
+        if self.masked is not None and not varies_by_cookie(headers):
+            extra.append(("Vary", "Cookie"))
+        return [*headers, *extra] if extra else headers
+
+    def set_cookie(self) -> str | None:
+        """The Set-Cookie value carrying a new secret, or None."""
         if not self.new or self.session is not None or self.secret is None:
             return None
         mw = self.middleware

@@ -146,10 +146,7 @@ class CSRF:
         def start(
             status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
         ) -> Callable[[bytes], object]:
-            cookie = state.set_cookie()
-            if cookie is not None:
-                headers = [*headers, ("Set-Cookie", cookie)]
-            return start_response(status, headers, exc_info)
+            return start_response(status, state.response_headers(headers), exc_info)
 
         if state.body is None:
             return self.app(environ, start)
