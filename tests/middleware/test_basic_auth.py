@@ -18,6 +18,7 @@ import requests
 
 from tests.integration import missing
 from wsgikit.middleware import BasicAuth
+from wsgikit.middleware.basic_auth import _htpasswd
 from wsgikit.testing import Result, call_app, check_middleware, serve_in_thread
 from wsgikit.types import StartResponse, WSGIEnvironment
 
@@ -238,3 +239,19 @@ def test_passes_check_middleware_when_refusing() -> None:
 
 def test_passes_check_middleware_when_open() -> None:
     check_middleware(BasicAuth, realm="r", checker=lambda u, p, e: False, is_open=lambda e: True)
+
+
+@pytest.mark.integration
+def test_an_unknown_user_costs_a_real_check(users: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user names found by timing: an unknown user's password is checked against a line of
+    the file (bcrypt, as slow as a known user's), not a cheap stand-in."""
+    checked: list[str] = []
+    real = _htpasswd.verify
+
+    def recording(password: str, hashed: str) -> bool:
+        checked.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(_htpasswd, "verify", recording)
+    get(BasicAuth(whoami, realm="r", htpasswd=users), **basic("nobody", "pw"))
+    assert [h[:4] for h in checked] == ["$2y$"]

@@ -26,7 +26,7 @@ log = logging.getLogger("wsgikit.basic_auth")
 
 _BCRYPT = ("$2y$", "$2b$", "$2a$")
 _MD5 = ("$apr1$", "$1$")
-# Checked when a user is unknown, so that "no such user" costs about what "wrong password" does.
+# Checked for an unknown user when the file has no line to check instead.
 _DUMMY = "$apr1$dummysal$0000000000000000000000"
 
 
@@ -107,9 +107,12 @@ class HtpasswdFile:
 
     def check(self, user: str, password: str) -> bool:
         self._refresh()
-        hashed = self._users.get(user)
+        users = self._users
+        hashed = users.get(user)
         if hashed is None:
-            verify(password, _DUMMY)
+            # Checked against a real line all the same, so that an unknown user costs what a
+            # wrong password does (bcrypt is slow on purpose): no user names found by timing.
+            verify(password, next(iter(users.values()), _DUMMY))
             return False
         return verify(password, hashed)
 
