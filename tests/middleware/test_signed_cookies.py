@@ -138,6 +138,20 @@ def test_delete_expires_the_cookie() -> None:
     assert header.startswith("user=;") and "Max-Age=0" in header
 
 
+def test_a_second_set_of_a_cookie_replaces_the_first() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        cookies = environ["wsgikit.signed_cookies"]
+        cookies.set("user", "first")
+        cookies.set("user", "second")
+        cookies.set("user", "elsewhere", path="/admin")
+        start_response("204 No Content", [])
+        return []
+
+    headers = call_app(SignedCookies(app, secret=SECRET)).header_list("Set-Cookie")
+    values = [read(header.split(";")[0]) for header in headers]
+    assert values == [b"'second'", b"'elsewhere'"]
+
+
 def test_set_after_start_response_is_refused() -> None:
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", [])

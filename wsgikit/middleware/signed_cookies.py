@@ -121,7 +121,9 @@ class SignedCookieJar:
 
     def __init__(self, middleware: SignedCookies, environ: WSGIEnvironment) -> None:
         self._middleware, self._environ = middleware, environ
-        self._pending: list[tuple[str, str]] = []
+        # (name, path, domain) -> Set-Cookie: the browser keeps one cookie for each (RFC 6265
+        # §5.3 step 11), so a second set() or delete() of it replaces the first.
+        self._pending: dict[tuple[str, str, str | None], str] = {}
         self._started = False
 
     def get(self, name: str, *, max_age: int | timedelta | None = None) -> Any:
@@ -179,7 +181,7 @@ class SignedCookieJar:
                 f"{_OWNER}: cookie {name!r} is {len(header)} bytes, over the {_MAX_COOKIE} "
                 "browsers keep (RFC 6265 §6.1)"
             )
-        self._add(header)
+        self._add(name, attrs, header)
 
     def delete(self, name: str, *, path: str | None = None, domain: str | None = None) -> None:
         """Make the browser drop cookie ``name`` (Max-Age=0); give the ``path`` and ``domain``
@@ -188,20 +190,20 @@ class SignedCookieJar:
         attrs = self._attributes(
             max_age=None, path=path, domain=domain, secure=None, httponly=None, samesite=""
         )
-        self._add(set_cookie(name, "", replace(attrs, max_age=0)))
+        self._add(name, attrs, set_cookie(name, "", replace(attrs, max_age=0)))
 
     def response_headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """``headers`` with the Set-Cookie headers added so far; later ``set`` calls fail."""
         self._started = True
-        pending, self._pending = self._pending, []
-        return [*headers, *pending] if pending else headers
+        pending, self._pending = self._pending, {}
+        return [*headers, *(("Set-Cookie", v) for v in pending.values())] if pending else headers
 
-    def _add(self, header: str) -> None:
+    def _add(self, name: str, attrs: CookieAttributes, header: str) -> None:
         if self._started:
             raise RuntimeError(
                 f"{_OWNER}: a cookie was set after start_response: set it before the headers go"
             )
-        self._pending.append(("Set-Cookie", header))
+        self._pending[name, attrs.path, attrs.domain] = header
 
     def _attributes(
         self,
