@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 from wsgikit.config import ConfigError, parse_bool, parse_float, parse_int, parse_size
 from wsgikit.lint import LintMiddleware
 from wsgikit.middleware import (
+    CSRF,
+    BasicAuth,
     ContentLengthMiddleware,
     CookieStore,
     Dispatcher,
@@ -32,6 +34,7 @@ from wsgikit.middleware import (
     RedisStore,
     ServerStore,
     SessionMiddleware,
+    SignedCookies,
     SMTPNotifier,
     SQLiteStore,
     from_addresses,
@@ -45,8 +48,10 @@ __all__ = [
     "as_int",
     "as_list",
     "as_size",
+    "basic_auth_filter_factory",
     "check_options",
     "content_length_filter_factory",
+    "csrf_filter_factory",
     "dispatch_composite_factory",
     "error_documents_filter_factory",
     "errors_filter_factory",
@@ -54,6 +59,7 @@ __all__ = [
     "lint_filter_factory",
     "proxy_fix_filter_factory",
     "sessions_filter_factory",
+    "signed_cookies_filter_factory",
 ]
 
 _N = TypeVar("_N", int, float)
@@ -322,18 +328,10 @@ def sessions_filter_factory(
             *("max_age", "secure", "httponly", "samesite", "path", "domain"),
         ),
     )
-    secret = local_conf.get("secret", "").strip()
-    if not secret:
-        raise ConfigError(
-            f"{name}: option secret is required (e.g. the output of "
-            "python -c 'import secrets; print(secrets.token_hex(32))')"
-        )
+    secret = _required(name, "secret", local_conf)
     here = global_conf.get("here", "")
     store = _session_store(name, local_conf.get("store", "cookie").strip(), local_conf, here)
-    secure_text = local_conf.get("secure", "auto").strip().lower()
-    secure = None if secure_text == "auto" else as_bool(name, "secure", secure_text)
-    samesite_text = local_conf.get("samesite", "Lax").strip()
-    samesite = None if samesite_text.lower() in ("", "unset") else samesite_text
+    cookie = _cookie_options(name, local_conf)
     try:
         return SessionMiddleware(
             app,
@@ -344,16 +342,120 @@ def sessions_filter_factory(
             store=store,
             cookie_name=local_conf.get("cookie_name", DEFAULT_COOKIE_NAME).strip(),
             max_age=as_int(name, "max_age", local_conf.get("max_age", 14 * 86400), min=1),
-            secure=secure,
-            httponly=as_bool(name, "httponly", local_conf.get("httponly", True)),
-            samesite=samesite,
-            path=local_conf.get("path", "/").strip(),
-            domain=local_conf.get("domain", "").strip() or None,
+            **cookie,
         )
     except (TypeError, ValueError) as exc:  # SessionMiddleware's message names the option
         if isinstance(store, ServerStore):
             store.close()
         raise ConfigError(f"{name}: {exc}") from None
+
+
+_COOKIE_OPTIONS = ("secure", "httponly", "samesite", "path", "domain")
+_SECRET_HINT = "e.g. the output of python -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+def _required(name: str, option: str, local_conf: Mapping[str, str]) -> str:
+    value = local_conf.get(option, "").strip()
+    if not value:
+        hint = f" ({_SECRET_HINT})" if option == "secret" else ""
+        raise ConfigError(f"{name}: option {option} is required{hint}")
+    return value
+
+
+def _cookie_options(name: str, local_conf: Mapping[str, str]) -> dict[str, Any]:
+    """``secure`` (true/false/auto), ``httponly``, ``samesite`` (Lax/Strict/None/unset),
+    ``path``, ``domain``: the cookie attributes SessionMiddleware, SignedCookies and CSRF take."""
+    secure_text = local_conf.get("secure", "auto").strip().lower()
+    samesite_text = local_conf.get("samesite", "Lax").strip()
+    return {
+        "secure": None if secure_text == "auto" else as_bool(name, "secure", secure_text),
+        "httponly": as_bool(name, "httponly", local_conf.get("httponly", True)),
+        "samesite": None if samesite_text.lower() in ("", "unset") else samesite_text,
+        "path": local_conf.get("path", "/").strip(),
+        "domain": local_conf.get("domain", "").strip() or None,
+    }
+
+
+def _build(
+    name: str, make: Callable[..., WSGIApplication], *args: Any, **kw: Any
+) -> WSGIApplication:
+    """``make(*args, **kw)``, its TypeError/ValueError (which names the option) a ConfigError."""
+    try:
+        return make(*args, **kw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def signed_cookies_filter_factory(
+    app: WSGIApplication, global_conf: Mapping[str, str], **local_conf: str
+) -> WSGIApplication:
+    """``egg:wsgikit#signed_cookies``: :class:`~wsgikit.middleware.SignedCookies`.
+
+    ``secret`` (required; a list: the first signs, all verify), ``max_age`` (seconds, default
+    31 days), ``salt``, and the cookie attributes ``secure`` (true/false/auto), ``httponly``,
+    ``samesite`` (Lax/Strict/None/unset), ``path``, ``domain``.
+    """
+    name = "signed_cookies"
+    check_options(name, local_conf, ("secret", "max_age", "salt", *_COOKIE_OPTIONS))
+    options: dict[str, Any] = _cookie_options(name, local_conf)
+    if "max_age" in local_conf:
+        options["max_age"] = as_int(name, "max_age", local_conf["max_age"], min=1)
+    if "salt" in local_conf:
+        options["salt"] = local_conf["salt"].strip()
+    secret = as_list(name, "secret", _required(name, "secret", local_conf))
+    return _build(name, SignedCookies, app, secret=secret, **options)
+
+
+def csrf_filter_factory(
+    app: WSGIApplication, global_conf: Mapping[str, str], **local_conf: str
+) -> WSGIApplication:
+    """``egg:wsgikit#csrf``: :class:`~wsgikit.middleware.CSRF`.
+
+    ``secret`` (required; a list: the first signs, all verify), ``trusted_origins`` and
+    ``exempt_paths`` (lists), ``use_session`` (bool, default true), ``field_name``,
+    ``header_name``, ``cookie_name``, ``max_age`` (seconds), ``max_form_size`` (a size), and
+    the cookie attributes ``secure``, ``httponly``, ``samesite``, ``path``, ``domain``.
+    """
+    name = "csrf"
+    texts = ("field_name", "header_name", "cookie_name")
+    lists = ("trusted_origins", "exempt_paths")
+    check_options(
+        name,
+        local_conf,
+        ("secret", "use_session", "max_age", "max_form_size", *texts, *lists, *_COOKIE_OPTIONS),
+    )
+    options: dict[str, Any] = _cookie_options(name, local_conf)
+    options.update({key: local_conf[key].strip() for key in texts if key in local_conf})
+    options.update({key: as_list(name, key, local_conf[key]) for key in lists if key in local_conf})
+    if "use_session" in local_conf:
+        options["use_session"] = as_bool(name, "use_session", local_conf["use_session"])
+    if "max_age" in local_conf:
+        options["max_age"] = as_int(name, "max_age", local_conf["max_age"], min=1)
+    if "max_form_size" in local_conf:
+        options["max_form_size"] = as_size(name, "max_form_size", local_conf["max_form_size"])
+    secret = as_list(name, "secret", _required(name, "secret", local_conf))
+    return _build(name, CSRF, app, secret=secret, **options)
+
+
+def basic_auth_filter_factory(
+    app: WSGIApplication, global_conf: Mapping[str, str], **local_conf: str
+) -> WSGIApplication:
+    """``egg:wsgikit#basic_auth``: :class:`~wsgikit.middleware.BasicAuth`.
+
+    ``realm`` and ``htpasswd`` (a file, relative to the ini file) required; ``open_paths`` (a
+    list of path prefixes that need no password).
+    """
+    name = "basic_auth"
+    check_options(name, local_conf, ("realm", "htpasswd", "open_paths"))
+    path = os.path.join(global_conf.get("here", ""), _required(name, "htpasswd", local_conf))
+    return _build(
+        name,
+        BasicAuth,
+        app,
+        realm=_required(name, "realm", local_conf),
+        htpasswd=path,
+        open_paths=as_list(name, "open_paths", local_conf.get("open_paths", "")),
+    )
 
 
 def content_length_filter_factory(

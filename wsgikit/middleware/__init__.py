@@ -2,8 +2,8 @@
 
 A middleware that needs more than one module is a subpackage (``errors/``, ``gzip/``, ...):
 ``middleware.py`` holds the class and ``_*.py`` its steps. The private modules at this root
-(``_close``, ``_head_response``, ``_options``, ``_request_text``) are the helpers that two
-middleware or more share.
+(``_close``, ``_cookies``, ``_head_response``, ``_options``, ``_paths``, ``_request_text``) are
+the helpers that two middleware or more share.
 
 Example::
 
@@ -15,7 +15,9 @@ Example::
 
 from __future__ import annotations
 
+from wsgikit.middleware.basic_auth import BasicAuth
 from wsgikit.middleware.content_length import ContentLengthMiddleware
+from wsgikit.middleware.csrf import CSRF, CSRFToken
 from wsgikit.middleware.dispatch import Dispatcher
 from wsgikit.middleware.error_documents import ErrorDocuments
 from wsgikit.middleware.errors import ErrorMiddleware, SMTPNotifier, from_addresses
@@ -34,8 +36,12 @@ from wsgikit.middleware.sessions import (
     SQLiteStore,
     StoreUnavailableError,
 )
+from wsgikit.middleware.signed_cookies import SignedCookieJar, SignedCookies
 
 __all__ = [
+    "BasicAuth",
+    "CSRF",
+    "CSRFToken",
     "ContentLengthMiddleware",
     "CookieStore",
     "DEFAULT_MIME_TYPES",
@@ -54,6 +60,8 @@ __all__ = [
     "SessionError",
     "SessionMiddleware",
     "SessionTooLargeError",
+    "SignedCookieJar",
+    "SignedCookies",
     "StoreUnavailableError",
     "from_addresses",
 ]

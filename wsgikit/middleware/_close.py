@@ -13,7 +13,9 @@ and SessionMiddleware all hand their wrapped iterable's close() on through here:
 
 from __future__ import annotations
 
-__all__ = ["close_iterable"]
+from collections.abc import Callable, Iterable, Iterator
+
+__all__ = ["ClosingBody", "close_iterable"]
 
 
 def close_iterable(result: object) -> None:
@@ -21,3 +23,23 @@ def close_iterable(result: object) -> None:
     close = getattr(result, "close", None)
     if close is not None:
         close()
+
+
+class ClosingBody:
+    """The app's iterable, passed on, with ``cleanup()`` run after its close() (PEP 3333: the
+    server calls close() once the response is over): for what a middleware must release only
+    then, such as the copy of a request body the app reads."""
+
+    __slots__ = ("_cleanup", "_result")
+
+    def __init__(self, result: Iterable[bytes], cleanup: Callable[[], object]) -> None:
+        self._result, self._cleanup = result, cleanup
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._result)
+
+    def close(self) -> None:
+        try:
+            close_iterable(self._result)
+        finally:
+            self._cleanup()

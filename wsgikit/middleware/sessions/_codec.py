@@ -9,34 +9,33 @@ the current secret last in the key list so that ``secret_fallbacks`` still verif
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
-import warnings
 import zlib
 from collections.abc import Sequence
+from dataclasses import replace
 from email.utils import formatdate
-from itertools import islice
 from typing import Any
 
 from itsdangerous import BadData, SignatureExpired, TimestampSigner
 from itsdangerous.encoding import base64_decode, base64_encode
 
+from wsgikit.middleware._cookies import (
+    EPOCH,
+    CookieAttributes,
+    cookie_template,
+    cookie_values,
+    secret_keys,
+    signer,
+)
 from wsgikit.middleware.sessions._errors import SessionDataError
 from wsgikit.types import WSGIEnvironment
-
-with warnings.catch_warnings():
-    # WebOb 1.8 imports the stdlib ``cgi`` module, deprecated by PEP 594: WebOb's import, not ours.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from webob.cookies import Morsel, parse_cookie  # type: ignore[import-untyped, unused-ignore]
 
 # Distinct salts: a signed data cookie never passes as a signed id, and the other way round.
 _DATA_SALT = "wsgikit.sessions.data"
 _ID_SALT = "wsgikit.sessions.id"
-_EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 _COMPRESS_OVER = 200  # bytes of JSON; below, zlib's header costs more than it saves
-_VALUE_MARK, _EXPIRES_MARK = b"wsgikitVALUEmark", b"wsgikitEXPIRESmark"
 _session_id = re.compile(r"[A-Za-z0-9_-]{43}\Z").match  # secrets.token_urlsafe(32)
 #: Values of our cookie a request may offer, once each: a browser sends one a matching Path and
 #: Domain (RFC 6265 §5.4), rarely more than 2 or 3; each costs an HMAC check and maybe a store
@@ -78,47 +77,32 @@ class Codec:
         secure: bool | None,
     ) -> None:
         self.name, self.max_age = name, max_age
-        self._name_bytes = name.encode("ascii")
         self.clash_seen = False  # the app was seen setting a cookie of our name (warned once)
         # itsdangerous signs with the last key and verifies with each, newest first.
-        keys = [k.encode() if isinstance(k, str) else k for k in (*reversed(fallbacks), secret)]
-        self._data = _signer(keys, _DATA_SALT)
-        self._ids = _signer(keys, _ID_SALT)
+        keys = secret_keys([secret, *fallbacks])
+        self._data = signer(keys, _DATA_SALT)
+        self._ids = signer(keys, _ID_SALT)
         # Verified first with the current secret alone: a value only a fallback verifies is
         # re-signed, so sessions move to the new key before the old one is retired.
         self._rotating = bool(fallbacks)
-        self._data_now = _signer(keys[-1:], _DATA_SALT)
-        self._ids_now = _signer(keys[-1:], _ID_SALT)
+        self._data_now = signer(keys[-1:], _DATA_SALT)
+        self._ids_now = signer(keys[-1:], _ID_SALT)
         # The attributes never change: WebOb serialises them once, per value Secure can take.
         flags = (False, True) if secure is None else (secure,)
-        attrs: dict[str, Any] = {
-            "path": path,
-            "domain": domain,
-            "httponly": httponly,
-            "samesite": samesite,
-        }
+        attrs = CookieAttributes(path, domain, max_age, False, httponly, samesite)
         self._templates = {
-            flag: _template(name, **attrs, max_age=max_age, secure=flag) for flag in flags
+            flag: cookie_template(name, replace(attrs, secure=flag)) for flag in flags
         }
         self._expired = {
-            flag: _template(name, **attrs, max_age=0, secure=flag) % ("", _EPOCH) for flag in flags
+            flag: cookie_template(name, replace(attrs, max_age=0, secure=flag)) % ("", EPOCH)
+            for flag in flags
         }
         self._expires = (0, "")  # (second, Expires value): formatted once a second
 
     def candidates(self, environ: WSGIEnvironment) -> list[str]:
         """The distinct values of our cookie in the request, most specific path first (RFC 6265
         §5.4), at most :data:`MAX_CANDIDATES`."""
-        header = environ.get("HTTP_COOKIE")
-        if not header or self.name not in header:
-            return []
-        try:  # WebOb skips junk and other apps' malformed cookies instead of failing
-            pairs = list(parse_cookie(header))
-        except (UnicodeError, ValueError):  # not latin-1: not a header PEP 3333 allows
-            return []
-        name = self._name_bytes
-        # Each distinct value once (dict keeps the order), at most MAX_CANDIDATES of them.
-        values = dict.fromkeys(value for key, value in pairs if key == name and value)
-        return [value.decode("latin-1") for value in islice(values, MAX_CANDIDATES)]
+        return cookie_values(environ, self.name, MAX_CANDIDATES)
 
     def clashes(self, headers: list[tuple[str, str]]) -> bool:
         """Whether ``headers`` (the app's response) set a cookie of our name: the first time
@@ -194,33 +178,3 @@ class Codec:
     def expire_cookie(self, secure: bool) -> str:
         """The Set-Cookie value that makes the browser drop the cookie now."""
         return self._expired[secure]
-
-
-def _signer(keys: list[bytes], salt: str) -> TimestampSigner:
-    return TimestampSigner(keys, salt=salt, digest_method=hashlib.sha256)
-
-
-def _template(
-    name: str,
-    *,
-    path: str,
-    domain: str | None,
-    httponly: bool,
-    samesite: str | None,
-    max_age: int,
-    secure: bool,
-) -> str:
-    """A %-template (value, expires) of the Set-Cookie value, serialised by WebOb's Morsel."""
-    morsel = Morsel(name.encode("ascii"), _VALUE_MARK)
-    morsel.path = path.encode("ascii")
-    if domain is not None:
-        morsel.domain = domain.encode("ascii")
-    morsel.max_age = max_age
-    # Given as bytes, WebOb keeps our date: its own comes from utcnow(), deprecated in 3.12.
-    morsel.expires = _EXPIRES_MARK
-    morsel.httponly = httponly
-    morsel.secure = secure
-    if samesite is not None:
-        morsel.samesite = samesite
-    text = str(morsel.serialize()).replace("%", "%%")
-    return text.replace(_VALUE_MARK.decode(), "%s", 1).replace(_EXPIRES_MARK.decode(), "%s", 1)

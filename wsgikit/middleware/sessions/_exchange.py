@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from wsgikit.middleware._cookies import varies_by_cookie
 from wsgikit.middleware.sessions._body import Body
 from wsgikit.middleware.sessions._cookie import CookieStore
 from wsgikit.middleware.sessions._errors import SessionError, StoreUnavailableError
@@ -21,15 +22,6 @@ from wsgikit.middleware.sessions._persist import Persistence, log
 from wsgikit.types import OptExcInfo, StartResponse, WSGIApplication
 
 _TEXT = "text/plain; charset=utf-8"
-
-
-def _varies_by_cookie(headers: list[tuple[str, str]]) -> bool:
-    for name, value in headers:
-        if name.lower() == "vary":
-            tokens = {token.strip().lower() for token in value.split(",")}
-            if "cookie" in tokens or "*" in tokens:
-                return True
-    return False
 
 
 class Exchange:
@@ -128,7 +120,7 @@ class Exchange:
                 self.request_line(),
             )
         extra: list[tuple[str, str]] = []
-        if session.accessed and not _varies_by_cookie(self.headers):
+        if session.accessed and not varies_by_cookie(self.headers):
             extra.append(("Vary", "Cookie"))  # RFC 9110 §12.5.5: the response used the cookie
         if session._modified and not self.failed:
             try:

@@ -27,11 +27,15 @@ the body and still set a cookie):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
-from wsgikit._wsgi_rules import is_token  # RFC 6265 §4.1.1: a cookie-name is a token
+from wsgikit.middleware._cookies import (
+    check_attributes,
+    check_max_age,
+    check_name,
+    check_secret,
+)
 from wsgikit.middleware.sessions._codec import Codec
 from wsgikit.middleware.sessions._cookie import CookieStore
 from wsgikit.middleware.sessions._exchange import Exchange
@@ -46,16 +50,6 @@ ENVIRON_KEY = "wsgikit.session"
 #: Pyramid's, "sessionid" Django's, "beaker.session.id" Beaker's, "PHPSESSID" PHP's), so that a
 #: session middleware mounted beside them does not overwrite their cookie or they ours.
 DEFAULT_COOKIE_NAME = "wsgikit_session"
-_attr_text = re.compile(r"[\x21-\x3a\x3c-\x7e]+\Z").match  # RFC 6265 §4.1.1: no CTL, space, ";"
-_SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
-
-
-def _check_secret(name: str, secret: object) -> str | bytes:
-    if not isinstance(secret, str | bytes):
-        raise TypeError(f"{name} must be a str or bytes, got {type(secret).__name__}")
-    if len(secret) < 16:
-        raise ValueError(f"{name} must be at least 16 characters; use secrets.token_hex(32)")
-    return secret
 
 
 class SessionMiddleware:
@@ -89,37 +83,24 @@ class SessionMiddleware:
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be a WSGI application, got {app!r}")
-        secret = _check_secret("secret", secret)
+        secret = check_secret("secret", secret)
         if isinstance(secret_fallbacks, str | bytes) or not isinstance(secret_fallbacks, Iterable):
             raise TypeError("secret_fallbacks must be a sequence of str or bytes secrets")
-        fallbacks = [_check_secret("secret_fallbacks item", s) for s in secret_fallbacks]
+        fallbacks = [check_secret("secret_fallbacks item", s) for s in secret_fallbacks]
         if store is None:
             store = CookieStore()
         elif not isinstance(store, CookieStore | ServerStore):
             raise TypeError(f"store must be a CookieStore or a ServerStore, got {store!r}")
-        if not isinstance(cookie_name, str) or not is_token(cookie_name):
-            raise ValueError(f"cookie_name must be a token (RFC 6265 §4.1.1), got {cookie_name!r}")
-        if isinstance(max_age, timedelta):
-            max_age = int(max_age.total_seconds())
-        if type(max_age) is not int or max_age <= 0:
-            raise ValueError(f"max_age must be a positive number of seconds, got {max_age!r}")
-        if secure is not None and not isinstance(secure, bool):
-            raise TypeError(f"secure must be True, False or None (by scheme), got {secure!r}")
-        if not isinstance(httponly, bool):
-            raise TypeError(f"httponly must be True or False, got {httponly!r}")
-        if samesite is not None:
-            if not isinstance(samesite, str) or samesite.lower() not in _SAMESITE:
-                raise ValueError(
-                    f"samesite must be 'Strict', 'Lax', 'None' or None, got {samesite!r}"
-                )
-            samesite = _SAMESITE[samesite.lower()]
-            if samesite == "None" and secure is not True:
-                # Browsers drop SameSite=None cookies that are not Secure (RFC 6265bis §4.1.2.7).
-                raise ValueError("samesite='None' needs secure=True")
-        if not isinstance(path, str) or not path.startswith("/") or not _attr_text(path):
-            raise ValueError(f"path must start with '/' and hold no space, ';' or CTL: {path!r}")
-        if domain is not None and (not isinstance(domain, str) or not _attr_text(domain)):
-            raise ValueError(f"domain must be a host name like 'example.com', got {domain!r}")
+        cookie_name = check_name("SessionMiddleware", "cookie_name", cookie_name)
+        seconds = check_max_age("SessionMiddleware", "max_age", max_age)
+        samesite = check_attributes(
+            "SessionMiddleware",
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
         self.app = app
         self.store = store
         self.secure = secure
@@ -127,7 +108,7 @@ class SessionMiddleware:
             secret=secret,
             fallbacks=fallbacks,
             name=cookie_name,
-            max_age=max_age,
+            max_age=seconds,
             httponly=httponly,
             samesite=samesite,
             path=path,
