@@ -147,7 +147,7 @@ def test_scan_allows_own_private_modules_and_root_helpers() -> None:
 # -- the tiers (DESIGN.md "The tiers") -------------------------------------------------------------
 
 TIERS = {
-    "codecs": {"_version", "_http11", "_http11_rules", "_fcgi", "_scgi", "_binds"},
+    "codecs": {"_version", "_http11", "_http11_rules", "_fcgi", "_scgi", "_ajp", "_binds"},
     "engine": {"gateway", "_environ", "_wsgi_rules", "types"},
     "tooling": {"lint", "compose", "loader", "config", "_logsetup", "_zoo"},
     "face": {"cli", "_check", "factories", "testing", "", "__main__"},
