@@ -1,8 +1,8 @@
 """A minimal AJP13 web-server side for tests: send a request, answer GET_BODY_CHUNK, read the reply.
 
-    with socket.create_connection(addr) as sock:
-        reply = exchange(sock, encode_request("POST", b"/", [(b"Content-Length", b"3")]), b"abc")
-        reply.status, reply.headers, reply.body, reply.reuse
+with socket.create_connection(addr) as sock:
+    reply = exchange(sock, encode_request("POST", b"/", [(b"Content-Length", b"3")]), b"abc")
+    reply.status, reply.headers, reply.body, reply.reuse
 """
 
 from __future__ import annotations
