@@ -75,6 +75,7 @@ class AJPConnection(Connection):
                     self.body.append(event)
             elif type(event) is ForwardRequest:
                 self.request = event
+                self.too_big = False
                 spool_at = SPOOL_AT if self.server.buffer_bodies else None
                 self.body = Body(self.server.body_memory, spool_at)
             elif event is END:

@@ -1,0 +1,224 @@
+"""The AJP13 server over real sockets, with the test client playing the web server.
+
+One behaviour a test: reuse, CPing, the secret, body framing (Content-Length, chunked, short,
+too large), response chunking, faults (malformed packets, an app that fails after its head,
+headers too big for a packet), inline and streaming modes, and the ``wsgikit ajp`` command.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers.ajp_client import Reply, exchange, read_packet
+from tests.servers.helpers import InternalErrors, running
+from wsgikit._ajp import encode_request
+from wsgikit.servers.ajp import AJPServer
+
+
+def echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/plain"), ("X-Script", environ["SCRIPT_NAME"]),
+         ("X-Path", environ["PATH_INFO"]), ("X-Length", environ.get("CONTENT_LENGTH", "-"))],
+    )  # fmt: skip
+    return [b"%s %d" % (environ["REQUEST_METHOD"].encode(), len(body))]
+
+
+def big(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    yield b"a" * 20000
+    yield b"b" * 3
+
+
+def fails_after_head(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"part"
+    raise RuntimeError("ajp kaboom")
+
+
+def huge_headers(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-Big", "v" * 9000)])
+    return [b"never seen"]
+
+
+def post(path: bytes, body: bytes, **options: Any) -> bytes:
+    headers = [(b"Content-Length", str(len(body)).encode())]
+    return encode_request("POST", path, headers, **options)
+
+
+def serve(app: Any, **options: Any) -> Any:
+    return running(app, server_class=AJPServer, **options)
+
+
+def test_requests_share_one_connection() -> None:
+    with serve(echo) as srv, srv.connect() as sock:
+        replies = [exchange(sock, encode_request("GET", b"/%d" % n)) for n in range(5)]
+        assert [r.header("X-Path") for r in replies] == [f"/{n}" for n in range(5)]
+        assert all(r.reuse for r in replies)
+        assert len(srv.server.conns) == 1
+
+
+def test_cping_is_answered_between_requests() -> None:
+    with serve(echo) as srv, srv.connect() as sock:
+        sock.sendall(b"\x12\x34\x00\x01\x0a")
+        assert read_packet(sock) == b"\x09"
+        assert exchange(sock, encode_request("GET", b"/")).status == 200
+
+
+def test_post_body_over_many_chunks() -> None:
+    body = bytes(range(256)) * 400
+    with serve(echo) as srv, srv.connect() as sock:
+        reply = exchange(sock, post(b"/up", body), body)
+    assert (reply.body, reply.header("X-Length")) == (b"POST 102400", "102400")
+    assert reply.asked == 12  # 8186 bytes a packet: the first unasked, then one ask each
+
+
+def test_chunked_upload_gets_a_content_length() -> None:
+    body = b"c" * 30000
+    request = encode_request("PUT", b"/", [(b"Transfer-Encoding", b"chunked")])
+    with serve(echo) as srv, srv.connect() as sock:
+        reply = exchange(sock, request, body, first=False)
+    assert (reply.body, reply.header("X-Length")) == (b"PUT 30000", "30000")
+
+
+def test_body_short_of_content_length_is_400() -> None:
+    request = post(b"/", b"x" * 100)
+    with serve(echo) as srv, srv.connect() as sock:
+        sock.sendall(request + b"\x12\x34\x00\x05\x00\x03abc" + b"\x12\x34\x00\x00")
+        reply = exchange(sock, b"")
+    assert reply.status == 400
+
+
+def test_body_over_max_body_is_413() -> None:
+    body = b"x" * 20000
+    with serve(echo, max_body=10000) as srv, srv.connect() as sock:
+        reply = exchange(sock, post(b"/", body), body)
+        assert reply.status == 413
+        assert reply.reuse  # the body was read to its end: the connection goes on
+        assert exchange(sock, encode_request("GET", b"/")).status == 200
+
+
+def test_response_chunks_fit_httpd_packets() -> None:
+    with serve(big) as srv, srv.connect() as sock:
+        reply = exchange(sock, encode_request("GET", b"/"))
+    assert reply.body == b"a" * 20000 + b"bbb"
+    assert max(reply.chunk_sizes) == 8184  # 8192 - 4 (head) - 1 (type) - 2 (length) - 1 (NUL)
+
+
+def test_larger_packets_with_max_packet_size() -> None:
+    with serve(big, max_packet_size=65536) as srv, srv.connect() as sock:
+        reply = exchange(sock, encode_request("GET", b"/"))
+    assert reply.chunk_sizes == [20000, 3]
+
+
+def test_inline_mode_pauses_and_resumes_a_large_response() -> None:
+    def large(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        for _ in range(400):
+            yield b"z" * 10000
+
+    with serve(large, threads=0, write_buffer=65536) as srv, srv.connect() as sock:
+        reply = exchange(sock, encode_request("GET", b"/"))
+        assert (len(reply.body), reply.reuse) == (4_000_000, True)
+        assert exchange(sock, encode_request("GET", b"/")).reuse
+
+
+def test_streamed_body_reaches_the_app() -> None:
+    body = b"s" * 200_000
+    with serve(echo, buffer_bodies=False, prebuffer=0) as srv, srv.connect() as sock:
+        reply = exchange(sock, post(b"/", body), body)
+    assert reply.body == b"POST 200000"
+
+
+def test_script_name_mounts_the_app() -> None:
+    with serve(echo, script_name="/app") as srv, srv.connect() as sock:
+        reply = exchange(sock, encode_request("GET", b"/app/a%20b"))
+    assert (reply.header("X-Script"), reply.header("X-Path")) == ("/app", "/a b")
+
+
+@pytest.mark.parametrize("given", [None, b"wrong"])
+def test_secret_refuses_other_requests(given: bytes | None, caplog: Any) -> None:
+    attributes = [] if given is None else [("secret", given)]
+    with serve(echo, secret="right") as srv, srv.connect() as sock:
+        with caplog.at_level(logging.INFO, "wsgikit.error"):
+            reply = exchange(sock, encode_request("GET", b"/", attributes=attributes))
+    assert reply.status == 403
+    assert "AJP secret" in caplog.text
+
+
+def test_secret_lets_the_right_one_in() -> None:
+    with serve(echo, secret="right") as srv, srv.connect() as sock:
+        reply = exchange(sock, encode_request("GET", b"/", attributes=[("secret", b"right")]))
+    assert reply.body == b"GET 0"
+
+
+def malformed(sock: socket.socket) -> Reply:
+    sock.sendall(b"\x12\x34\x00\x02\x02\x63")  # FORWARD_REQUEST with method code 99
+    return exchange(sock, b"")
+
+
+def test_malformed_packet_closes_the_connection_with_one_log_line(caplog: Any) -> None:
+    with serve(echo) as srv, srv.connect() as sock, InternalErrors() as errors:
+        with caplog.at_level(logging.WARNING, "wsgikit.error"):
+            reply = malformed(sock)
+    assert (reply.status, reply.reuse) == (0, None)  # closed, nothing answered
+    lines = [r.getMessage() for r in caplog.records if "AJP" in r.getMessage()]
+    assert lines == ["dropping the AJP connection from 127.0.0.1: unknown AJP method code 99"]
+    assert not errors.found
+
+
+def test_http_on_the_ajp_port_is_dropped(caplog: Any) -> None:
+    with serve(echo) as srv, caplog.at_level(logging.WARNING, "wsgikit.error"):
+        answer = srv.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer == b""
+    assert "an HTTP request on the AJP port?" in caplog.text
+
+
+def test_app_failing_after_its_head_cuts_the_response(caplog: Any) -> None:
+    with serve(fails_after_head, validate=False) as srv, srv.connect() as sock:
+        reply = exchange(sock, encode_request("GET", b"/"))
+    assert (reply.status, reply.body, reply.reuse) == (200, b"part", None)  # no END_RESPONSE
+
+
+def test_headers_too_big_for_a_packet_give_500(caplog: Any) -> None:
+    with serve(huge_headers) as srv, srv.connect() as sock:
+        reply = exchange(sock, encode_request("GET", b"/"))
+    assert (reply.status, reply.body, reply.reuse) == (500, b"", True)
+    assert "do not fit one AJP packet" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_packet_size": 4096}, {"max_body": -1}, {"secret": ""}, {"script_name": "app"}],
+)
+def test_bad_options_are_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        AJPServer(echo, ["127.0.0.1:0"], **options)
+
+
+def test_wsgikit_ajp_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    from tests.test_cli import APPS, start_server
+
+    (tmp_path / "wk_cli_apps.py").write_text(APPS)
+    proc, port = start_server(
+        tmp_path, "wk_cli_apps:app", "--secret", "x", command="ajp", scheme="ajp"
+    )
+    with proc:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                reply = exchange(sock, encode_request("GET", b"/", attributes=[("secret", b"x")]))
+            assert (reply.status, reply.body) == (200, b"hello")
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
