@@ -37,7 +37,7 @@ from wsgikit.servers._fastcgi_streams import Refusal
 from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.types import WSGIApplication, WSGIEnvironment
 
-__all__ = ["AJPConnection", "AJPServer", "SETTINGS", "server_options", "serve_ajp"]
+__all__ = ["AJPConnection", "AJPServer", "SETTINGS", "serve_ajp", "server_options"]
 
 error_log = logging.getLogger("wsgikit.error")
 
