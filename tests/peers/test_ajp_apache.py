@@ -1,9 +1,10 @@
 """wsgikit's AJP13 server behind a real Apache httpd with mod_proxy_ajp.
 
 /ajp/ leads to the validated gateway app at the root, /mnt/ to it with ``script_name="/mnt"``,
-/secret/ to a server that wants a secret and /wrong/ sends it the wrong one, /bodies/ to the
-wsgi.input contract app (the body matrix every gateway runs). mod_proxy_ajp keeps its backend
-connections: the counting server shows requests sharing them.
+/secret/ to a server that wants a secret (/wrong/ sends it the wrong one, /setenv/ the old way,
+``SetEnv AJP_SECRET``), /buffered/, /streamed/ and /inline/ to the wsgi.input contract app (the
+body matrix every gateway runs) in the three body modes; a second httpd uses 64 KiB packets.
+mod_proxy_ajp keeps its backend connections: the counting server shows requests sharing them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from wsgiref.validate import validator
 import pytest
 import requests
 
-from tests.body_client import Case, cases, check_answer, check_contract, post_contract, send
+from tests.body_client import (
+    Case,
+    cases,
+    check_answer,
+    check_contract,
+    matrix,
+    post_contract,
+    send,
+)
 from tests.body_contract import READERS, contract_app
 from tests.peers.gateway_checks import (
     check_app_error,
@@ -59,22 +68,50 @@ class CountingAJPServer(AJPServer):
 def backends() -> Iterator[dict[str, AJPServer]]:
     servers = root_and_mount(CountingAJPServer)
     servers["secret"] = AJPServer(validator(gateway_app), ["127.0.0.1:0"], secret=SECRET)
-    servers["bodies"] = AJPServer(contract_app, ["127.0.0.1:0"], threads=4)
+    servers["big"] = AJPServer(validator(gateway_app), ["127.0.0.1:0"], max_packet_size=65536)
+    for mode, options in BODY_MODES.items():
+        servers[mode] = AJPServer(contract_app, ["127.0.0.1:0"], **options)
     with running_all(servers):
         yield servers
+
+
+# The body matrix runs against each; a streamed chunked body has no length to read at once.
+BODY_MODES = {
+    "buffered": {"threads": 4},
+    "streamed": {"threads": 4, "buffer_bodies": False},
+    "inline": {"threads": 0},
+}
 
 
 @pytest.fixture(scope="module")
 def site(apache: Starter, backends: dict[str, AJPServer]) -> Peer:
     port = {name: port_of(server) for name, server in backends.items()}
+    bodies = "\n".join(
+        f'ProxyPass "/{mode}/" "ajp://127.0.0.1:{port[mode]}/{mode}/"' for mode in BODY_MODES
+    )
     config = f"""
 LimitRequestBody 0
-ProxyPass "/ajp/" "ajp://127.0.0.1:{port["root"]}/ajp/"
+ProxyPass "/ajp/" "ajp://127.0.0.1:{port["root"]}/ajp/" ping=2
 ProxyPass "/mnt/" "ajp://127.0.0.1:{port["mnt"]}/mnt/"
 ProxyPass "/secret/" "ajp://127.0.0.1:{port["secret"]}/secret/" secret={SECRET}
 ProxyPass "/wrong/" "ajp://127.0.0.1:{port["secret"]}/wrong/" secret=not-{SECRET}
 ProxyPass "/nosecret/" "ajp://127.0.0.1:{port["secret"]}/nosecret/"
-ProxyPass "/bodies/" "ajp://127.0.0.1:{port["bodies"]}/bodies/"
+ProxyPass "/setenv/" "ajp://127.0.0.1:{port["secret"]}/setenv/"
+<Location "/setenv/">
+    SetEnv AJP_SECRET {SECRET}
+    SetEnv AJP_TENANT blue
+</Location>
+{bodies}
+"""
+    return apache(config, modules=["proxy", "proxy_ajp", "env"])
+
+
+@pytest.fixture(scope="module")
+def big_site(apache: Starter, backends: dict[str, AJPServer]) -> Peer:
+    """httpd with 64 KiB AJP packets (ProxyIOBufferSize), as the "big" server's."""
+    config = f"""
+ProxyIOBufferSize 65536
+ProxyPass "/ajp/" "ajp://127.0.0.1:{port_of(backends["big"])}/ajp/"
 """
     return apache(config, modules=["proxy", "proxy_ajp"])
 
@@ -149,20 +186,40 @@ def test_a_missing_or_wrong_secret_is_refused(
     assert "AJP secret" in caplog.text
 
 
-def test_apache_logged_no_proxy_errors(site: Peer) -> None:
+def test_setenv_secret_and_ajp_variables(site: Peer) -> None:
+    environ = requests.get(site.url("/setenv/x/env"), timeout=10).json()
+    assert environ["AJP_TENANT"] == "blue"
+    assert "AJP_SECRET" not in environ and "SECRET" not in environ
+
+
+def test_empty_post(site: Peer) -> None:
+    got = requests.post(site.url("/ajp/echo"), data=b"", timeout=10).json()
+    assert (got["length"], got["content_length"]) == (0, "0")
+
+
+def test_64k_packets_both_ways(big_site: Peer) -> None:
+    check_large_post(big_site.url("/ajp"))
+    check_get(big_site.url("/ajp"))
+
+
+def test_apache_logged_no_proxy_errors(site: Peer, big_site: Peer) -> None:
     check_get(site.url("/ajp"))
-    problems = [line for line in site.log().splitlines() if ":error]" in line]
-    assert not problems, site.log()
+    for peer in (site, big_site):
+        problems = [line for line in peer.log().splitlines() if ":error]" in line]
+        assert not problems, peer.log()
 
 
-# -- the wsgi.input contract and the body matrix -------------------------------------------------
+# -- the wsgi.input contract and the body matrix: bodies buffered, streamed, inline -------------
 
 
+@pytest.mark.parametrize("prefix", list(BODY_MODES))
 @pytest.mark.parametrize("mode", list(READERS))
-def test_contract(site: Peer, mode: str) -> None:
-    check_contract(post_contract("127.0.0.1", site.port, mode, "/bodies"), mode)
+def test_contract(site: Peer, prefix: str, mode: str) -> None:
+    check_contract(post_contract("127.0.0.1", site.port, mode, f"/{prefix}"), mode)
 
 
-@pytest.mark.parametrize("case", cases())
-def test_body(site: Peer, case: Case) -> None:
-    check_answer(send("127.0.0.1", site.port, case, "/bodies"), case)
+@pytest.mark.parametrize(
+    ("prefix", "case"), matrix({mode: cases(one_read=mode != "streamed") for mode in BODY_MODES})
+)
+def test_body(site: Peer, prefix: str, case: Case) -> None:
+    check_answer(send("127.0.0.1", site.port, case, f"/{prefix}"), case)

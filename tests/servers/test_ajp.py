@@ -160,6 +160,30 @@ def test_secret_lets_the_right_one_in() -> None:
     assert reply.body == b"GET 0"
 
 
+def test_secret_as_httpd_setenv_ajp_secret() -> None:
+    pairs = [(b"SECRET", b"right")]
+    with serve(echo, secret="right") as srv, srv.connect() as sock:
+        reply = exchange(sock, encode_request("GET", b"/", req_attributes=pairs))
+    assert reply.body == b"GET 0"
+
+
+def test_request_attributes_reach_the_environ_but_not_the_secret() -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ)
+        start_response("204 No Content", [])
+        return []
+
+    pairs = [(b"TENANT", b"blue"), (b"AJP_LOCAL_ADDR", b"10.0.0.1"), (b"SECRET", b"s"),
+             (b"AJP_REMOTE_PORT", b"4242"), (b"bad name", b"x")]  # fmt: skip
+    with serve(app) as srv, srv.connect() as sock:
+        assert exchange(sock, encode_request("GET", b"/", req_attributes=pairs)).status == 204
+    assert (seen["AJP_TENANT"], seen["AJP_LOCAL_ADDR"]) == ("blue", "10.0.0.1")
+    assert seen["REMOTE_PORT"] == "4242"
+    assert not [key for key in seen if "SECRET" in key or " " in key]
+
+
 def malformed(sock: socket.socket) -> Reply:
     sock.sendall(b"\x12\x34\x00\x02\x02\x63")  # FORWARD_REQUEST with method code 99
     return exchange(sock, b"")

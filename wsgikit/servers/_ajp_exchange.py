@@ -11,6 +11,7 @@ it: one SEND_HEADERS, then SEND_BODY_CHUNKs::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 if TYPE_CHECKING:
     from wsgikit.servers.ajp import AJPConnection
 
-__all__ = ["AJPSink", "Piece", "cgi_params"]
+__all__ = ["AJPSink", "Piece", "cgi_params", "secret_of"]
 
 Piece = bytes | memoryview
 _SSL = {  # AJP attribute -> the mod_ssl variable a CGI app knows it by
@@ -34,6 +35,7 @@ _SSL = {  # AJP attribute -> the mod_ssl variable a CGI app knows it by
     "auth_type": b"AUTH_TYPE",
 }
 _SERVER_ERROR = (500, b"Internal Server Error")
+_ATTRIBUTE_NAME = re.compile(rb"[A-Za-z0-9_]{1,64}")
 
 
 def cgi_params(request: ForwardRequest) -> list[tuple[bytes, bytes]]:
@@ -59,8 +61,21 @@ def cgi_params(request: ForwardRequest) -> list[tuple[bytes, bytes]]:
     for key, value in request.req_attributes:
         if key == b"AJP_REMOTE_PORT":  # httpd sends the client's port as this attribute
             params.append((b"REMOTE_PORT", value))
+        elif key != b"SECRET" and _ATTRIBUTE_NAME.fullmatch(key):
+            # httpd sends its AJP_* variables without the prefix (``SetEnv AJP_TENANT x`` comes
+            # as TENANT): the app finds them under the name the config gave them.
+            params.append((key if key.startswith(b"AJP_") else b"AJP_" + key, value))
     params += _header_params(request.headers)
     return params
+
+
+def secret_of(request: ForwardRequest) -> bytes | None:
+    """The request's secret: the ``secret`` attribute (httpd >= 2.4.42 ``ProxyPass ...
+    secret=``), else the ``SECRET`` request attribute (``SetEnv AJP_SECRET``, older httpd)."""
+    given = request.attributes.get("secret")
+    if given is None:
+        given = next((v for k, v in request.req_attributes if k == b"SECRET"), None)
+    return given
 
 
 def _header_params(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

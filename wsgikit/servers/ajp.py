@@ -9,10 +9,12 @@ chunk; ``buffer_bodies=False``: streamed to ``wsgi.input``)::
 
     ProxyPass "/app/" "ajp://127.0.0.1:8009/app/" secret=s3cret     # httpd >= 2.4.42
 
-``secret``: requests without that secret (the AJP ``secret`` attribute, httpd's ``secret=``) are
-answered 403 with a log line, never passed to the app. ``script_name``: the mount point
-(SCRIPT_NAME, the rest of the path PATH_INFO). ``max_packet_size`` must equal the web server's
-packet size (httpd: ``ProxyIOBufferSize``, 8192 by default).
+``secret``: requests without that secret (the AJP ``secret`` attribute, httpd's ``secret=``;
+with httpd before 2.4.42, ``SetEnv AJP_SECRET``) are answered 403 with a log line, never passed
+to the app. httpd's other ``AJP_*`` variables reach the environ under their names.
+``script_name``: the mount point (SCRIPT_NAME, the rest of the path PATH_INFO).
+``max_packet_size`` must equal the web server's packet size (httpd: ``ProxyIOBufferSize``, 8192
+by default). httpd checks a pooled connection before reusing it; ``ping=`` adds a CPing.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from wsgikit._ajp import END, AJPError, AJPProtocol, ForwardRequest
 from wsgikit.config import Config, Setting
 from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome, run_app
 from wsgikit.servers._accesslog import log_outcome
-from wsgikit.servers._ajp_exchange import AJPSink, cgi_params
+from wsgikit.servers._ajp_exchange import AJPSink, cgi_params, secret_of
 from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._cgivars import LOG_ERRORS, cgi_environ, check_script_name
 from wsgikit.servers._connection import DISPATCH, REJECT, RESUME, WAIT, Connection
@@ -200,7 +202,7 @@ class AJPConnection(Connection):
         """The server's own answer for a request the app must not see; else None."""
         secret = self.server.secret
         if secret is not None:
-            given = request.attributes.get("secret")
+            given = secret_of(request)
             if given is None or not hmac.compare_digest(given, secret):
                 why = "no AJP secret" if given is None else "a wrong AJP secret"
                 return Refusal(403, f"request with {why}")
