@@ -280,7 +280,8 @@ SETTINGS = (
         "secret",
         str,
         None,
-        "shared secret every request must carry (httpd ProxyPass secret=); others get 403",
+        "shared secret every request must carry (httpd ProxyPass secret=), others get 403; "
+        "prefer WSGIKIT_SECRET or the config file (ps shows a command line)",
         metavar="SECRET",
     ),
     Setting(
