@@ -86,7 +86,8 @@ def exchange(
     packets = encode_body(body) + encode_body(b"") if body is not None else []
     if first and packets:
         request += packets.pop(0)
-    sock.sendall(request)
+    if request:
+        sock.sendall(request)
     reply = Reply()
     body_parts = []
     while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from typing import Any
 import pytest
 
 from tests.servers.ajp_client import Reply, exchange, read_packet
-from tests.servers.helpers import InternalErrors, running
+from tests.servers.helpers import InternalErrors, only_connection, running, slow_reader, wait_for
 from wsgikit._ajp import encode_request
+from wsgikit.servers._connection import WRITE
 from wsgikit.servers.ajp import AJPServer
 
 
@@ -129,6 +131,38 @@ def test_inline_mode_pauses_and_resumes_a_large_response() -> None:
         reply = exchange(sock, encode_request("GET", b"/"))
         assert (len(reply.body), reply.reuse) == (4_000_000, True)
         assert exchange(sock, encode_request("GET", b"/")).reuse
+
+
+BIG = bytes(range(256)) * (16 * 4096)  # 16 MiB: more than any socket buffer here
+
+
+@pytest.mark.parametrize(
+    "threads", [pytest.param(1, id="one-thread"), pytest.param(0, id="inline")]
+)
+def test_a_web_server_that_does_not_read_holds_nothing_else(threads: int) -> None:
+    produced: list[int] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        if environ["PATH_INFO"] == "/stream":
+            for start in range(0, len(BIG), 65536):
+                produced.append(start)
+                yield BIG[start : start + 65536]
+        else:
+            yield b"ok"
+
+    with serve(app, threads=threads) as srv, slow_reader(srv) as slow:
+        slow.sendall(encode_request("GET", b"/stream"))
+        conn = only_connection(srv)
+        assert wait_for(lambda: conn.unsent_size > 0)
+        if threads == 0:  # the loop serves others while the response waits, paused
+            with srv.connect() as other:
+                assert exchange(other, encode_request("GET", b"/x")).body == b"ok"
+            assert wait_for(lambda: conn.state == WRITE)
+        time.sleep(0.3)  # time enough to run ahead, were the app not held back
+        assert len(produced) < len(BIG) // 65536 // 2  # the app waits for the web server
+        reply = exchange(slow, b"")
+    assert (reply.body == BIG, reply.reuse) == (True, True)
 
 
 def test_streamed_body_reaches_the_app() -> None:
