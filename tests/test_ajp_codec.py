@@ -294,3 +294,9 @@ def test_body_chunks_hold_at_most_8184_bytes_and_end_with_nul() -> None:
 def test_end_response_reuse_flag() -> None:
     assert AJPProtocol().end_response(reuse=True) == b"AB\x00\x02\x05\x01"
     assert AJPProtocol().end_response(reuse=False) == b"AB\x00\x02\x05\x00"
+
+
+def test_part_of_a_packet_is_not_idle() -> None:
+    codec = AJPProtocol()
+    codec.feed(encode_request("GET", b"/")[:10])
+    assert not codec.idle

@@ -287,8 +287,8 @@ class AJPProtocol:
 
     @property
     def idle(self) -> bool:
-        """No request is in progress (between requests, or before the first)."""
-        return self._state is _State.IDLE
+        """No request is in progress (between requests, or before the first), nor part of one."""
+        return self._state is _State.IDLE and not self._buf
 
     @property
     def body_done(self) -> bool:

@@ -172,6 +172,34 @@ def test_streamed_body_reaches_the_app() -> None:
     assert reply.body == b"POST 200000"
 
 
+def test_streamed_body_the_app_left_unread_ends_the_connection() -> None:
+    def ignores(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"not read"]
+
+    body = b"u" * 100_000
+    with serve(ignores, buffer_bodies=False, prebuffer=0) as srv, srv.connect() as sock:
+        reply = exchange(sock, post(b"/", body), body)
+        assert (reply.body, reply.reuse) == (b"not read", False)  # the rest of it would follow
+        assert sock.recv(1) == b""
+
+
+def test_a_request_cut_short_times_out_with_a_log_line(caplog: Any) -> None:
+    with serve(echo, header_timeout=0.2) as srv, srv.connect() as sock:
+        with caplog.at_level(logging.WARNING, "wsgikit.error"):
+            sock.sendall(encode_request("GET", b"/")[:10])
+            assert sock.recv(1) == b""
+    assert "AJP connection from 127.0.0.1: request not received in time" in caplog.text
+
+
+def test_an_idle_connection_closes_without_a_word(caplog: Any) -> None:
+    with serve(echo, idle_timeout=0.2) as srv, srv.connect() as sock:
+        with caplog.at_level(logging.WARNING, "wsgikit.error"):
+            assert exchange(sock, encode_request("GET", b"/")).reuse
+            assert sock.recv(1) == b""
+    assert "AJP" not in caplog.text
+
+
 def test_script_name_mounts_the_app() -> None:
     with serve(echo, script_name="/app") as srv, srv.connect() as sock:
         reply = exchange(sock, encode_request("GET", b"/app/a%20b"))
