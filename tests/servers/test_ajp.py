@@ -51,6 +51,17 @@ def huge_headers(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [b"never seen"]
 
 
+def recorder(seen: dict[str, Any]) -> Any:
+    """An app that keeps its environ in ``seen`` and answers 204."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ)
+        start_response("204 No Content", [])
+        return []
+
+    return app
+
+
 def post(path: bytes, body: bytes, **options: Any) -> bytes:
     headers = [(b"Content-Length", str(len(body)).encode())]
     return encode_request("POST", path, headers, **options)
@@ -231,19 +242,25 @@ def test_secret_as_httpd_setenv_ajp_secret() -> None:
 
 def test_request_attributes_reach_the_environ_but_not_the_secret() -> None:
     seen: dict[str, Any] = {}
-
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        seen.update(environ)
-        start_response("204 No Content", [])
-        return []
-
     pairs = [(b"TENANT", b"blue"), (b"AJP_LOCAL_ADDR", b"10.0.0.1"), (b"SECRET", b"s"),
              (b"AJP_REMOTE_PORT", b"4242"), (b"bad name", b"x")]  # fmt: skip
-    with serve(app) as srv, srv.connect() as sock:
+    with serve(recorder(seen)) as srv, srv.connect() as sock:
         assert exchange(sock, encode_request("GET", b"/", req_attributes=pairs)).status == 204
     assert (seen["AJP_TENANT"], seen["AJP_LOCAL_ADDR"]) == ("blue", "10.0.0.1")
     assert seen["REMOTE_PORT"] == "4242"
     assert not [key for key in seen if "SECRET" in key or " " in key]
+
+
+def test_tls_and_auth_attributes_reach_the_environ() -> None:
+    seen: dict[str, Any] = {}
+    attributes = [("ssl_cipher", b"TLS_AES_256_GCM_SHA384"), ("ssl_key_size", b"256"),
+                  ("remote_user", b"alice"), ("auth_type", b"Basic")]  # fmt: skip
+    request = encode_request("GET", b"/", is_ssl=True, server_port=443, attributes=attributes)
+    with serve(recorder(seen)) as srv, srv.connect() as sock:
+        assert exchange(sock, request).status == 204
+    assert (seen["wsgi.url_scheme"], seen["HTTPS"], seen["SERVER_PORT"]) == ("https", "on", "443")
+    assert (seen["SSL_CIPHER"], seen["SSL_CIPHER_USEKEYSIZE"]) == ("TLS_AES_256_GCM_SHA384", "256")
+    assert (seen["REMOTE_USER"], seen["AUTH_TYPE"]) == ("alice", "Basic")
 
 
 def malformed(sock: socket.socket) -> Reply:
