@@ -290,11 +290,6 @@ class AJPProtocol:
         """No request is in progress (between requests, or before the first), nor part of one."""
         return self._state is _State.IDLE and not self._buf
 
-    @property
-    def body_done(self) -> bool:
-        """The current request's body is all in (or there is no request)."""
-        return self._state is not _State.BODY
-
     def data_to_send(self) -> bytes:
         """What the codec answers by itself: CPongs and GET_BODY_CHUNK requests, in order."""
         out, self._out = b"".join(self._out), []
