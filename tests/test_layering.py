@@ -153,13 +153,14 @@ TIERS = {
         "_http11_rules",
         "_fcgi",
         "_scgi",
+        "_ajp",
         "_binds",
         "_forwarded_syntax",
         "_proxyproto",
     },
     "engine": {"gateway", "_environ", "_wsgi_rules", "types", "_forwarded"},
     "tooling": {"lint", "compose", "loader", "config", "_logsetup", "_zoo", "_proxy_settings"},
-    "face": {"cli", "_check", "factories", "testing", "", "__main__"},
+    "face": {"cli", "_check", "factories", "_paste_server", "testing", "", "__main__"},
 }
 MAY_IMPORT = {
     "codecs": {"codecs"},

@@ -37,6 +37,7 @@ from wsgikit.config import (
     resolve,
 )
 from wsgikit.loader import LoadError, load_app, prepare_sys_path
+from wsgikit.servers import ajp
 from wsgikit.types import WSGIApplication
 
 __all__ = ["COMMANDS", "Command", "main"]
@@ -253,6 +254,10 @@ FCGI = (
     Setting("stderr", str, "log", "where wsgi.errors goes", choices=("log", "fcgi")),
 )
 SCGI = _gateway(("127.0.0.1:4000",), "listen on HOST:PORT, [IPv6]:PORT or unix:/path")
+AJP = (
+    *_gateway(("127.0.0.1:8009",), "listen on HOST:PORT, [IPv6]:PORT or unix:/path"),
+    *ajp.SETTINGS,
+)
 
 
 def _run_fcgi(app: WSGIApplication, settings: Config) -> int:
@@ -289,6 +294,11 @@ def _run_scgi(app: WSGIApplication, settings: Config) -> int:
     )
 
 
+def _run_ajp(app: WSGIApplication, settings: Config) -> int:
+    binds, options = _serve_binds(settings), ajp.server_options(settings) | _loop_options(settings)
+    return _start("ajp", settings, lambda: ajp.AJPServer(app, binds, **options))
+
+
 def _run_cgi(app: WSGIApplication, settings: Config) -> int:
     """Answer the one request of this process as a CGI script (RFC 3875)."""
     from wsgikit.servers.cgi import run  # noqa: PLC0415 (only cgi needs the gateway)
@@ -313,6 +323,9 @@ COMMANDS: dict[str, Command] = {
         ),
         Command("fcgi", "serve the app over FastCGI (nginx, Apache)", (*LOADING, *FCGI), _run_fcgi),
         Command("scgi", "serve the app over SCGI (nginx scgi_pass)", (*LOADING, *SCGI), _run_scgi),
+        Command(
+            "ajp", "serve the app over AJP13 (Apache mod_proxy_ajp)", (*LOADING, *AJP), _run_ajp
+        ),
     )
 }
 

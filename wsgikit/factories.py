@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from wsgikit._paste_server import server_runner as main_server_runner
 from wsgikit.config import ConfigError, parse_bool, parse_float, parse_int, parse_size
 from wsgikit.lint import LintMiddleware
 from wsgikit.middleware import (
@@ -57,6 +58,7 @@ __all__ = [
     "errors_filter_factory",
     "gzip_filter_factory",
     "lint_filter_factory",
+    "main_server_runner",
     "proxy_fix_filter_factory",
     "sessions_filter_factory",
     "signed_cookies_filter_factory",

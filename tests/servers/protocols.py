@@ -1,5 +1,5 @@
-"""One request over HTTP, FastCGI or SCGI on a raw socket and its answer in one shape, for tests
-that check a behaviour of the event loop on every server built on it."""
+"""One request over HTTP, FastCGI, SCGI or AJP on a raw socket and its answer in one shape, for
+tests that check a behaviour of the event loop on every server built on it."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from dataclasses import dataclass
 import pytest
 
 from tests.servers import helpers
+from tests.servers.ajp_client import exchange
 from tests.servers.fastcgi_helpers import Running as FastCGIRunning
 from tests.servers.fcgi_client import Client
 from tests.servers.fcgi_client import request as fcgi_request
 from tests.servers.helpers import read_all
 from tests.servers.test_scgi import scgi
+from wsgikit._ajp import encode_request as ajp_request
 from wsgikit._fcgi import FCGI_END_REQUEST, FCGI_STDOUT
 from wsgikit.servers._loop import EventServer
+from wsgikit.servers.ajp import AJPServer
 from wsgikit.servers.fastcgi import FastCGIServer
 from wsgikit.servers.http import Server
 from wsgikit.servers.scgi import SCGIServer
@@ -81,6 +84,12 @@ def read_scgi(sock: socket.socket) -> Answer:
     return cgi_answer(data, True)
 
 
+def read_ajp(sock: socket.socket) -> Answer:
+    """Packets up to END_RESPONSE (the connection stays for the next request) or the close."""
+    reply = exchange(sock, b"")
+    return Answer(reply.status, reply.body, reply.reuse is not None)
+
+
 @dataclass(frozen=True)
 class Protocol:
     server_class: type[EventServer]
@@ -106,9 +115,18 @@ FASTCGI = Protocol(
     "fcgi",
 )
 SCGI = Protocol(SCGIServer, helpers.Running, scgi, read_scgi, "scgi", "scgi")
+AJP = Protocol(
+    AJPServer,
+    helpers.Running,
+    lambda path: ajp_request("GET", path.encode()),
+    read_ajp,
+    "ajp",
+    "ajp",
+)
 
 PROTOCOLS = [
     pytest.param(HTTP, id="http"),
     pytest.param(FASTCGI, id="fcgi"),
     pytest.param(SCGI, id="scgi"),
+    pytest.param(AJP, id="ajp"),
 ]

@@ -1,8 +1,8 @@
 """Servers and gateways: the only package that touches sockets, selectors, signals and processes.
 
-Each server is a module: ``http`` (``Server``, ``Limits``, ``serve``), ``fastcgi``, ``scgi`` and
-``cgi``; they share the event loop (``_loop``), connections (``_connection``) and request bodies
-(``_body``). Example::
+Each server is a module: ``http`` (``Server``, ``Limits``, ``serve``), ``fastcgi``, ``scgi``,
+``ajp`` and ``cgi``; they share the event loop (``_loop``), connections (``_connection``) and
+request bodies (``_body``). Example::
 
     from wsgikit.servers.http import Limits, serve
 

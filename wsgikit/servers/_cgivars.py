@@ -1,4 +1,4 @@
-"""What the gateways that receive CGI variables share (FastCGI, SCGI, and AJP to come).
+"""What the gateways that receive CGI variables share (FastCGI, SCGI and AJP).
 
 The environ of a request a web server sent as CGI meta-variables, made right for PEP 3333
 (SCRIPT_NAME and PATH_INFO at the mount point, SERVER_NAME when the web server sent none), the

@@ -1,0 +1,119 @@
+"""``[server:main] use = egg:wsgikit#main``: the options it takes, and a real Pyramid app under
+``pserve`` fetched with curl and stopped with a signal."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from paste.deploy import loadserver
+
+from tests.peers.helpers import missing
+from tests.test_cli import read_line
+from wsgikit._paste_server import server_settings
+from wsgikit.config import ConfigError
+
+
+def test_options_are_serve_settings() -> None:
+    settings = server_settings(
+        {"bind": "127.0.0.1:1 unix:/tmp/x.sock", "threads": "3", "access_log": "yes"}
+    )
+    assert settings["bind"] == ("127.0.0.1:1", "unix:/tmp/x.sock")
+    assert (settings["threads"], settings["access_log"]) == (3, True)
+    assert settings.source("threads") == "--threads"
+
+
+def test_host_and_port_make_the_bind() -> None:
+    assert server_settings({"host": "::1", "port": "6543"})["bind"] == ("[::1]:6543",)
+
+
+def test_listen_is_waitress_name_for_bind() -> None:
+    assert server_settings({"listen": "localhost:6543"})["bind"] == ("localhost:6543",)
+
+
+def test_one_worker_is_accepted() -> None:
+    assert server_settings({"workers": "1"})["threads"] == 8
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"thread": "4"}, "egg:wsgikit#main: unknown option 'thread' (did you mean 'threads'?)"),
+        ({"threads": "many"}, "egg:wsgikit#main: threads = 'many': expected an integer"),
+        ({"bind": "a:1", "port": "2"}, "give either bind (or listen) or host and port"),
+        ({"timeout_idle": "-1"}, "egg:wsgikit#main: timeout_idle = '-1': must be >= 0.01"),
+    ],
+)
+def test_bad_options_give_one_error_naming_the_key(options: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        server_settings(options)
+    assert message in str(info.value)
+
+
+def test_the_entry_point_is_found(tmp_path: Path) -> None:
+    ini = tmp_path / "site.ini"
+    ini.write_text("[server:main]\nuse = egg:wsgikit#main\nthreads = 2\n")
+    assert callable(loadserver(f"config:{ini}"))
+
+
+PYRAMID_APP = """
+from pyramid.config import Configurator
+from pyramid.response import Response
+
+def hello(request):
+    return Response("hello from pyramid, " + request.params.get("name", "?"))
+
+def main(global_config, **settings):
+    with Configurator(settings=settings) as config:
+        config.add_route("hello", "/hello")
+        config.add_view(hello, route_name="hello")
+        return config.make_wsgi_app()
+"""
+
+INI = """
+[app:main]
+use = call:wk_pyramid_app:main
+
+[server:main]
+use = egg:wsgikit#main
+host = 127.0.0.1
+port = 0
+threads = 2
+"""
+
+
+@pytest.mark.integration
+def test_pserve_serves_a_pyramid_app_until_sigterm(tmp_path: Path) -> None:
+    pserve = Path(sys.executable).with_name("pserve")
+    curl = shutil.which("curl")
+    if not pserve.exists() or curl is None:
+        missing("pserve (pip install pyramid) or curl is not installed")
+    (tmp_path / "wk_pyramid_app.py").write_text(textwrap.dedent(PYRAMID_APP))
+    (tmp_path / "site.ini").write_text(INI)
+    proc = subprocess.Popen(
+        [str(pserve), "site.ini"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with proc:
+        try:
+            banner = read_line(proc)
+            assert "site.ini on http://127.0.0.1:" in banner, banner + proc.stderr.read()
+            port = banner.rsplit(":", 1)[1].strip()
+            url = f"http://127.0.0.1:{port}/hello?name=curl"
+            answer = subprocess.run(
+                [curl, "-sS", url], check=True, capture_output=True, text=True, timeout=10
+            )
+            assert answer.stdout == "hello from pyramid, curl"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            proc.kill()  # nothing once it exited; the with block reaps it
