@@ -33,6 +33,7 @@ from wsgikit.middleware.sessions import (
     SQLiteStore,
     StoreUnavailableError,
 )
+from wsgikit.middleware.static import StaticFiles
 
 __all__ = [
     "ContentLengthMiddleware",
@@ -52,6 +53,7 @@ __all__ = [
     "SessionError",
     "SessionMiddleware",
     "SessionTooLargeError",
+    "StaticFiles",
     "StoreUnavailableError",
     "from_addresses",
 ]
