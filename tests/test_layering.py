@@ -150,7 +150,7 @@ TIERS = {
     "codecs": {"_version", "_http11", "_http11_rules", "_fcgi", "_scgi", "_binds"},
     "engine": {"gateway", "_environ", "_wsgi_rules", "types"},
     "tooling": {"lint", "compose", "loader", "config", "_logsetup", "_zoo"},
-    "face": {"cli", "_check", "factories", "testing", "", "__main__"},
+    "face": {"cli", "_check", "_compress", "factories", "testing", "", "__main__"},
 }
 MAY_IMPORT = {
     "codecs": {"codecs"},

@@ -33,9 +33,10 @@ from wsgikit.middleware.sessions import (
     SQLiteStore,
     StoreUnavailableError,
 )
-from wsgikit.middleware.static import StaticFiles
+from wsgikit.middleware.static import CompressReport, StaticFiles, compress_directory
 
 __all__ = [
+    "CompressReport",
     "ContentLengthMiddleware",
     "CookieStore",
     "DEFAULT_MIME_TYPES",
@@ -55,5 +56,6 @@ __all__ = [
     "SessionTooLargeError",
     "StaticFiles",
     "StoreUnavailableError",
+    "compress_directory",
     "from_addresses",
 ]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from wsgikit.middleware.static._precompress import CompressReport, compress_directory
 from wsgikit.middleware.static.middleware import StaticFiles
 
-__all__ = ["StaticFiles"]
+__all__ = ["CompressReport", "StaticFiles", "compress_directory"]
