@@ -75,6 +75,12 @@ def test_decoded_dot_dot_is_refused_before_the_disk(tree: Path) -> None:
     assert call_app(app_for(tree), environ).header("X-App") == "yes"
 
 
+def test_a_refused_path_is_logged(tree: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", "wsgikit.static")
+    get(app_for(tree), "/static/../outside/secret.txt")
+    assert "refused '../outside/secret.txt' (a dot segment)" in caplog.text
+
+
 def test_a_symlink_inside_the_root_is_served(tree: Path) -> None:
     assert get(app_for(tree), "/static/inside_link.txt").body == b"A\n"
 

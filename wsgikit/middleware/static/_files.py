@@ -18,6 +18,7 @@ stream names); and the file's real path must lie under its root unless ``follow_
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import stat
@@ -41,6 +42,7 @@ __all__ = ["Files", "Found", "Options", "hashed_name"]
 _HASHED = re.compile(rf"(.+)\.([0-9a-f]{{{HASH_LENGTH}}})((?:\.[^./]+)?)")
 _MAX_ENTRIES = 1 << 16  # keys are existing files only, but bound the table all the same
 SMALL_FILE = 64 << 10  # files up to this size are kept in memory once read
+log = logging.getLogger("wsgikit.static")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,16 +157,22 @@ class Files:
         try:
             text = os.fsdecode(rel.encode("latin-1"))  # PEP 3333: bytes decoded as latin-1
         except UnicodeError:
+            _refused(rel, "not latin-1")
             return None
         if "\x00" in text or "\\" in text or ":" in text:
+            _refused(rel, "NUL, backslash or colon")
             return None
         segments = text.split("/")
         for at, segment in enumerate(segments):
             if not segment:
                 if at != len(segments) - 1:
-                    return None  # "//": an absolute path or an empty segment
-            elif segment in (".", "..") or (segment[0] == "." and not self.options.allow_dotfiles):
+                    _refused(rel, "an empty segment")  # "//": an absolute path
+                    return None
+            elif segment in (".", ".."):
+                _refused(rel, "a dot segment")
                 return None
+            elif segment[0] == "." and not self.options.allow_dotfiles:
+                return None  # hidden: as if it did not exist
         return segments
 
     def _locate(self, root: str, segments: list[str], path: str) -> Found | str | None:
@@ -225,6 +233,11 @@ class Files:
                 siblings[coding] = sst
         media = content_type(name, self.options.content_types)
         return build_entry(full, st, siblings, media, time.monotonic())
+
+
+def _refused(rel: str, why: str) -> None:
+    """A path no file can have: one log line (the app answers it, as any other miss)."""
+    log.info("StaticFiles: refused %r (%s)", rel[:200], why)
 
 
 def _stat(path: str) -> os.stat_result | None:
