@@ -113,6 +113,13 @@ def test_index_redirects_a_directory_without_its_slash(root: Path) -> None:
     assert result.header("Location") == "/static/docs/"
 
 
+def test_the_redirect_keeps_a_utf8_name_percent_encoded(root: Path) -> None:
+    (root / "café").mkdir()
+    path = "/static/café".encode().decode("latin-1")  # PATH_INFO: bytes decoded as latin-1
+    result = get(static(root, index="index.html"), path)
+    assert result.header("Location") == "/static/caf%C3%A9/"
+
+
 def test_dotfiles_are_hidden(root: Path) -> None:
     assert get(static(root), "/static/.env").header("X-App") == "yes"
 

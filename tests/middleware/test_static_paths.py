@@ -59,6 +59,8 @@ HOSTILE = [
     "/static/sub",
     "/static/" + "a" * 5000,
     "/static/\xff\xfe.txt",
+    "/static/sub/...0123456789ab",  # a hashed name whose stem is ".."
+    "/static/..0123456789ab.txt",
 ]
 
 

@@ -189,7 +189,7 @@ class Files:
         if stat.S_ISDIR(st.st_mode):
             # RFC 9110 §15.4.2: the directory's index lives under its slash; relative links in
             # it resolve against that URL.
-            return quote(os.fsencode(path)) + "/" if index is not None else None
+            return quote(path.encode("latin-1")) + "/" if index is not None else None
         if not stat.S_ISREG(st.st_mode) or not self._inside(root, full):
             return None  # a device or FIFO would block a read; a symlink out of the root
         return Found(self._entry(root, full, st, name), immutable=False)
@@ -200,6 +200,8 @@ class Files:
         if match is None:
             return None
         name = match.group(1) + match.group(3)
+        if name in (".", "..") or (name[0] == "." and not self.options.allow_dotfiles):
+            return None  # "...<hash>" is "..": the checks of _segments hold here too
         full = os.path.join(root, *segments[:-1], name)
         st = _stat(full)
         if st is None or not stat.S_ISREG(st.st_mode) or not self._inside(root, full):
