@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ import requests
 
 from tests.integration import missing
 from tests.middleware.static_helpers import CSS, fallthrough, site, write
-from tests.servers.helpers import running
+from tests.servers.helpers import running, wait_for
 from wsgikit.middleware import StaticFiles
 
 BIG = 100 * 1024 * 1024  # a sparse file: 100 MB on the wire, a few KB on disk
@@ -144,3 +146,22 @@ def test_a_miss_reaches_the_app_through_the_server(server: str) -> None:
     response: Any = requests.get(f"{server}/static/nothing-here.css", timeout=10)
     assert response.status_code == 404
     assert response.text == "app:/static/nothing-here.css"
+
+
+def open_files(path: Path) -> int:
+    """How many of this process's descriptors are open on ``path``."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+    return count
+
+
+def test_a_client_that_leaves_mid_download_gets_the_file_closed(server: str, root: Path) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        assert wait_for(lambda: open_files(root / "big.bin") == 1)  # mid-download
+    assert wait_for(lambda: open_files(root / "big.bin") == 0, timeout=15)
