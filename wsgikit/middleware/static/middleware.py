@@ -15,14 +15,21 @@ server). A path that names no file here is the app's, whatever the method::
 from __future__ import annotations
 
 import logging
-import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 from wsgikit.middleware._options import app_option, size_option
-from wsgikit.middleware.static._entry import IMMUTABLE, SUFFIXES, Entry, Variant
+from wsgikit.middleware.static._checks import (
+    content_types_option,
+    encodings_option,
+    flag_option,
+    index_option,
+    mounts_option,
+    seconds_option,
+)
+from wsgikit.middleware.static._entry import IMMUTABLE, Entry, Variant
 from wsgikit.middleware.static._files import Files, Found, Options, hashed_name
 from wsgikit.middleware.static._respond import Reply
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -82,17 +89,17 @@ class StaticFiles:
     ) -> None:
         self.app = app_option(_NAME, app)
         self.cache_control = f"public, max-age={size_option(_NAME, 'max_age', max_age)}"
-        self.encodings = _encodings(encodings)
+        self.encodings = encodings_option(encodings)
         options = Options(
-            index=_index(index),
-            follow_symlinks=_flag("follow_symlinks", follow_symlinks),
-            allow_dotfiles=_flag("allow_dotfiles", allow_dotfiles),
+            index=index_option(index),
+            follow_symlinks=flag_option("follow_symlinks", follow_symlinks),
+            allow_dotfiles=flag_option("allow_dotfiles", allow_dotfiles),
             encodings=self.encodings,
-            content_types=_content_types(content_types),
+            content_types=content_types_option(content_types),
             memory_cache=size_option(_NAME, "memory_cache", memory_cache),
-            recheck=_seconds("recheck", recheck),
+            recheck=seconds_option("recheck", recheck),
         )
-        self._files = Files(_mounts(directories), options)
+        self._files = Files(mounts_option(directories), options)
         self._accept_cache: dict[str, tuple[str, ...]] = {}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -183,83 +190,3 @@ def _not_allowed(start_response: StartResponse) -> list[bytes]:
     headers = [_TEXT, ("Content-Length", str(len(body))), ("Allow", "GET, HEAD")]
     start_response("405 Method Not Allowed", headers)  # RFC 9110 §15.5.6: with Allow
     return [body]
-
-
-# -- option checks ---------------------------------------------------------------------------
-
-
-def _mounts(directories: object) -> list[tuple[str, tuple[str, ...]]]:
-    if not isinstance(directories, Mapping) or not directories:
-        raise TypeError(f"{_NAME}: directories must be a dict {{'/prefix/': directory}}")
-    mounts: dict[str, tuple[str, ...]] = {}
-    for prefix, where in directories.items():
-        if not isinstance(prefix, str) or not prefix.startswith("/"):
-            raise ValueError(f"{_NAME}: prefix {prefix!r} must be a str starting with '/'")
-        normal = prefix if prefix.endswith("/") else prefix + "/"
-        if normal in mounts:
-            raise ValueError(f"{_NAME}: prefix {prefix!r} is given twice")
-        if isinstance(where, str | os.PathLike):
-            items = [where]
-        elif isinstance(where, Iterable):
-            items = list(where)
-        else:
-            raise TypeError(f"{_NAME}: directory for {prefix!r} must be a path, got {where!r}")
-        mounts[normal] = tuple(_root(normal, item) for item in items)
-        if not mounts[normal]:
-            raise ValueError(f"{_NAME}: prefix {prefix!r} has no directory")
-    return list(mounts.items())
-
-
-def _root(prefix: str, where: object) -> str:
-    if not isinstance(where, str | os.PathLike):
-        raise TypeError(f"{_NAME}: directory for {prefix!r} must be a path, got {where!r}")
-    root = os.path.realpath(os.fspath(where))
-    if not os.path.isdir(root):
-        raise ValueError(f"{_NAME}: directory for {prefix!r}: {os.fspath(where)!r} is no directory")
-    return root
-
-
-def _flag(name: str, value: object) -> bool:
-    if type(value) is not bool:
-        raise TypeError(f"{_NAME}: {name} must be True or False, got {value!r}")
-    return value
-
-
-def _index(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or "/" in value or value in (".", ".."):
-        raise ValueError(f"{_NAME}: index must be a file name such as 'index.html', got {value!r}")
-    return value
-
-
-def _encodings(value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise TypeError(f"{_NAME}: encodings must be a list of names, got {value!r}")
-    names = tuple(value)
-    if len(set(names)) != len(names) or not set(names) <= set(SUFFIXES):
-        raise ValueError(f"{_NAME}: encodings must be distinct, of {sorted(SUFFIXES)}: {names!r}")
-    return names
-
-
-def _content_types(value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{_NAME}: content_types must be a dict {{'.ext': 'type/subtype'}}")
-    types = {}
-    for suffix, media in value.items():
-        if not isinstance(suffix, str) or not suffix.startswith(".") or not isinstance(media, str):
-            raise ValueError(f"{_NAME}: content_types: {suffix!r}: {media!r} is not '.ext': 'type'")
-        if "/" not in media:
-            raise ValueError(f"{_NAME}: content_types: {media!r} is not type/subtype")
-        types[suffix.lower()] = media
-    return types
-
-
-def _seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{_NAME}: {name} must be a number of seconds, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{_NAME}: {name} must be >= 0, got {value!r}")
-    return float(value)
