@@ -132,7 +132,7 @@ class Files:
             old.entry.checked = fresh.entry.checked
             return old
         self.forget(path)
-        if isinstance(fresh, Found):
+        if isinstance(fresh, Found) and fresh.cacheable:
             self._remember(path, fresh)
         return fresh
 
