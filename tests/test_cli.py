@@ -112,8 +112,8 @@ def test_no_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_every_subcommand_is_declared_in_the_registry() -> None:
     assert {"check", "serve"} <= set(COMMANDS)
-    for command in COMMANDS.values():
-        assert "app" in {s.name for s in command.settings}
+    for command in COMMANDS.values():  # all but compress, which works on a directory
+        assert command.name == "compress" or "app" in {s.name for s in command.settings}
 
 
 # --- check ---------------------------------------------------------------------------------------

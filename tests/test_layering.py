@@ -160,7 +160,7 @@ TIERS = {
     },
     "engine": {"gateway", "_environ", "_wsgi_rules", "types", "_forwarded"},
     "tooling": {"lint", "compose", "loader", "config", "_logsetup", "_zoo", "_proxy_settings"},
-    "face": {"cli", "_check", "factories", "_paste_server", "testing", "", "__main__"},
+    "face": {"cli", "_check", "_compress", "factories", "_paste_server", "testing", "", "__main__"},
 }
 MAY_IMPORT = {
     "codecs": {"codecs"},

@@ -24,6 +24,7 @@ from typing import Any
 from wsgikit import __version__
 from wsgikit._binds import BindError, parse_bind
 from wsgikit._check import check_app, check_path
+from wsgikit._compress import COMPRESS, run_compress
 from wsgikit._logsetup import configure_logging
 from wsgikit._proxy_settings import PROXIES, PROXY_PROTOCOL, proxy_options
 from wsgikit.config import (
@@ -45,12 +46,13 @@ __all__ = ["COMMANDS", "Command", "main"]
 
 @dataclass(frozen=True)
 class Command:
-    """A subcommand: ``run(app, settings)`` returns the exit status."""
+    """A subcommand: ``run(app, settings)`` returns the exit status (app is None for a command
+    without the ``app`` setting, such as ``compress``)."""
 
     name: str
     help: str
     settings: tuple[Setting, ...]
-    run: Callable[[WSGIApplication, Config], int]
+    run: Callable[[Any, Config], int]
 
 
 APP = Setting(
@@ -326,6 +328,7 @@ COMMANDS: dict[str, Command] = {
         Command(
             "ajp", "serve the app over AJP13 (Apache mod_proxy_ajp)", (*LOADING, *AJP), _run_ajp
         ),
+        Command("compress", "write .gz/.br/.zst siblings for StaticFiles", COMPRESS, run_compress),
     )
 }
 
@@ -349,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.print_config:
             print(settings.describe())
             return 0
+        if APP not in command.settings:  # a command on files (compress): no app to load
+            return command.run(None, settings)
         if not settings["app"]:
             raise ConfigError(
                 f"no app given: pass SPEC, set {APP.env}, or set app in a config file"

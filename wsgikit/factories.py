@@ -38,6 +38,7 @@ from wsgikit.middleware import (
     SignedCookies,
     SMTPNotifier,
     SQLiteStore,
+    StaticFiles,
     from_addresses,
 )
 from wsgikit.middleware.sessions.middleware import DEFAULT_COOKIE_NAME
@@ -62,6 +63,7 @@ __all__ = [
     "proxy_fix_filter_factory",
     "sessions_filter_factory",
     "signed_cookies_filter_factory",
+    "static_filter_factory",
 ]
 
 _N = TypeVar("_N", int, float)
@@ -537,4 +539,57 @@ def dispatch_composite_factory(
             redirect_slash=redirect_slash,
         )
     except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def static_filter_factory(
+    app: WSGIApplication, global_conf: Mapping[str, str], **local_conf: str
+) -> WSGIApplication:
+    """``egg:wsgikit#static``: :class:`~wsgikit.middleware.StaticFiles`.
+
+    ``/prefix/ = dir [dir...]`` mounts directories (relative to the ini file), searched in
+    order; options ``max_age`` (seconds), ``index`` (a file name), ``follow_symlinks`` and
+    ``allow_dotfiles`` (bools), ``encodings`` (a list of br, zstd, gzip), ``memory_cache``
+    (a size), ``recheck`` (seconds)::
+
+        [filter:static]
+        use = egg:wsgikit#static
+        /static/ = static vendor/static
+        max_age = 300
+    """
+    name = "static"
+    here = global_conf.get("here", "")
+    mounts = {
+        key: [os.path.join(here, d) for d in as_list(name, key, value)]
+        for key, value in local_conf.items()
+        if key.startswith("/")
+    }
+    options = {key: value for key, value in local_conf.items() if not key.startswith("/")}
+    check_options(
+        name,
+        options,
+        (
+            *("max_age", "index", "follow_symlinks", "allow_dotfiles", "encodings"),
+            *("memory_cache", "recheck"),
+        ),
+    )
+    if not mounts:
+        raise ConfigError(f"{name}: no directories: add options such as /static/ = static")
+    kwargs: dict[str, Any] = {}
+    if "max_age" in options:
+        kwargs["max_age"] = as_int(name, "max_age", options["max_age"], min=0)
+    if "index" in options:
+        kwargs["index"] = options["index"].strip() or None
+    for flag in ("follow_symlinks", "allow_dotfiles"):
+        if flag in options:
+            kwargs[flag] = as_bool(name, flag, options[flag])
+    if "encodings" in options:
+        kwargs["encodings"] = tuple(as_list(name, "encodings", options["encodings"]))
+    if "memory_cache" in options:
+        kwargs["memory_cache"] = as_size(name, "memory_cache", options["memory_cache"], min=0)
+    if "recheck" in options:
+        kwargs["recheck"] = as_float(name, "recheck", options["recheck"], min=0)
+    try:
+        return StaticFiles(app, mounts, **kwargs)
+    except (TypeError, ValueError) as exc:  # the message names the option or the directory
         raise ConfigError(f"{name}: {exc}") from None

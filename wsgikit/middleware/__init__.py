@@ -37,11 +37,13 @@ from wsgikit.middleware.sessions import (
     StoreUnavailableError,
 )
 from wsgikit.middleware.signed_cookies import SignedCookieJar, SignedCookies
+from wsgikit.middleware.static import CompressReport, StaticFiles, compress_directory
 
 __all__ = [
     "BasicAuth",
     "CSRF",
     "CSRFToken",
+    "CompressReport",
     "ContentLengthMiddleware",
     "CookieStore",
     "DEFAULT_MIME_TYPES",
@@ -62,6 +64,8 @@ __all__ = [
     "SessionTooLargeError",
     "SignedCookieJar",
     "SignedCookies",
+    "StaticFiles",
     "StoreUnavailableError",
+    "compress_directory",
     "from_addresses",
 ]
