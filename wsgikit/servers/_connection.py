@@ -12,12 +12,13 @@ and implement ``on_data`` (parse what the loop read: WAIT, DISPATCH or REJECT) a
 from __future__ import annotations
 
 import os
-import select
 import socket
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
 from wsgikit.gateway import ClientError, ConnectionInfo
+from wsgikit.servers import _poller
+from wsgikit.servers._poller import WAIT_READ, WAIT_WRITE
 
 if TYPE_CHECKING:
     from wsgikit.servers._loop import EventServer
@@ -196,7 +197,7 @@ class Connection:
         """Wait until at most ``limit`` bytes are unsent; TimeoutError if the client stalls."""
         while self.unsent_size > limit:
             if not self.write_some():
-                self.wait(select.POLLOUT, self.server.write_timeout)
+                self.wait(WAIT_WRITE, self.server.write_timeout)
 
     def write_some(self) -> bool:
         """Write what waits, without blocking; True when nothing is left (OSError: client gone)."""
@@ -236,7 +237,7 @@ class Connection:
                     if done:
                         return done
                     raise
-                self.wait(select.POLLOUT, self.server.write_timeout)
+                self.wait(WAIT_WRITE, self.server.write_timeout)
                 continue
             if sent == 0:
                 break  # the file is shorter than it was: the engine sees the shortfall
@@ -244,9 +245,9 @@ class Connection:
         return done
 
     def wait(self, mask: int, timeout: float) -> None:
-        poller = select.poll()
-        poller.register(self.fd, mask)
-        if not poller.poll(timeout * 1000):
+        """Block this (pool) thread until the socket is ready for ``mask`` (WAIT_READ or
+        WAIT_WRITE); TimeoutError after ``timeout`` seconds."""
+        if not _poller.wait_for(self.fd, mask, timeout):
             raise TimeoutError("client too slow")
 
     def recv_blocking(self) -> bytes:
@@ -256,7 +257,7 @@ class Connection:
                 data = self.sock.recv(RECV_SIZE)
             except BlockingIOError:
                 try:
-                    self.wait(select.POLLIN, self.server.body_timeout)
+                    self.wait(WAIT_READ, self.server.body_timeout)
                 except TimeoutError:
                     raise ClientError(408, "request body timed out") from None
                 continue

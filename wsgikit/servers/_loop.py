@@ -18,9 +18,8 @@ import errno
 import logging
 import os
 import queue
-import resource
-import select
 import socket
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from wsgikit.servers._connection import (
     Connection,
 )
 from wsgikit.servers._listen import BindError, describe, open_listener, parse_bind
+from wsgikit.servers._poller import Poller, poller_class
 from wsgikit.servers._signals import CtrlC, ForceStop, run_until_signal, take_signals
 from wsgikit.types import WSGIApplication
 
@@ -47,12 +47,6 @@ __all__ = ["EventServer", "run_until_signal"]
 
 error_log = logging.getLogger("wsgikit.error")
 
-_ONESHOT = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
-_LEVEL = select.EPOLLIN | select.EPOLLRDHUP
-# Writing for a slow client. No EPOLLRDHUP: a client that half-closes may still read, and a level-
-# triggered RDHUP would wake the loop for nothing until the client takes more.
-_WRITE_ONESHOT = select.EPOLLOUT | select.EPOLLONESHOT
-_WRITE_LEVEL = select.EPOLLOUT
 # accept() found no file descriptor (or memory): the client stays in the listen backlog.
 _OUT_OF_FDS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _ACCEPT_PAUSE = 0.1  # seconds the listeners rest then, instead of failing on every turn
@@ -76,6 +70,7 @@ class EventServer:
     """
 
     connection_class: ClassVar[type[Connection]] = Connection
+    poller: Poller  # made by run(): after a fork, each process has its own
     scheme: ClassVar[str] = "http"  # for log lines: what the listeners speak
 
     def __init__(
@@ -97,6 +92,7 @@ class EventServer:
         buffer_bodies: bool = True,
         prebuffer: int = 65536,
         body_memory: int = 32 << 20,
+        poller: str | None = None,
     ) -> None:
         if threads < 0:
             raise ValueError(f"threads must be 0 (inline) or more, got {threads}")
@@ -115,6 +111,7 @@ class EventServer:
         if type(prebuffer) is not int or prebuffer < 0:
             raise ValueError(f"prebuffer must be an int >= 0, got {prebuffer!r}")
         self.body_memory = BodyMemory(body_memory)  # ValueError for a bad limit
+        self.poller_class = poller_class(poller)  # PollerError for a bad name or WSGIKIT_POLLER
         self.buffer_bodies = buffer_bodies or not threads  # inline: the loop must never wait
         self.prebuffer = prebuffer
         self.app = app
@@ -142,9 +139,13 @@ class EventServer:
         except BaseException:
             self.close_listeners()
             raise
-        self._mask = _ONESHOT if threads else _LEVEL  # inline: the loop owns every connection
-        self._write_mask = _WRITE_ONESHOT if threads else _WRITE_LEVEL
-        self._wake_w = -1
+        p = self.poller_class
+        self._level = p.READ | p.HUP
+        # Inline, the loop owns every connection: level-triggered, never disarmed.
+        self._mask = self._level | p.ONESHOT if threads else self._level
+        # Writing for a slow client. No HUP: a client that half-closes may still read, and a level-
+        # triggered RDHUP would wake the loop for nothing until the client takes more.
+        self._write_mask = p.WRITE | p.ONESHOT if threads else p.WRITE
         self._queue: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self._pool: list[threading.Thread] = []
         self._batch: list[Connection] = []  # inline: connections with a request, this turn
@@ -191,11 +192,10 @@ class EventServer:
         should call :meth:`stop`: what else it raises into a running app is taken for the app's.
         """
         _raise_fd_limit()
-        self._epoll = select.epoll()
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.poller = poller = self.poller_class()
         for fd in self.listeners:
-            self._epoll.register(fd, select.EPOLLIN)
-        self._epoll.register(self._wake_r, select.EPOLLIN)
+            poller.register(fd, poller.READ)
+        poller.register(poller.wake_fd, poller.READ)
         for index in range(self.threads):
             name = f"wsgikit-pool-{index}"
             thread = threading.Thread(target=self._work, name=name, daemon=True)
@@ -203,7 +203,7 @@ class EventServer:
             self._pool.append(thread)
         for sock, _ in self.listeners.values():
             error_log.info("listening on %s", describe(sock, self.scheme))
-        restore = take_signals(self._wake_w)
+        restore = take_signals(poller.wake_write_fd)
         try:
             self._loop()
         except ForceStop:
@@ -221,9 +221,9 @@ class EventServer:
         """
         self.stopping = True
         self._force = self._force or force
-        if self._wake_w >= 0:
-            with contextlib.suppress(OSError):
-                os.write(self._wake_w, b"x")
+        poller: Poller | None = getattr(self, "poller", None)  # None before run()
+        if poller is not None:
+            poller.wake()
 
     def close_listeners(self) -> None:
         for sock, _ in self.listeners.values():
@@ -242,18 +242,16 @@ class EventServer:
         for thread in self._pool:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.close_listeners()
-        self._epoll.close()
-        wake_w, self._wake_w = self._wake_w, -1
-        os.close(self._wake_r)
-        os.close(wake_w)
+        self.poller.close()
 
     # -- the loop ----------------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        poll = self._epoll.poll
+        poller = self.poller
+        poll = poller.poll
         conns = self.conns
         listeners = self.listeners
-        wake = self._wake_r
+        wake = poller.wake_fd
         next_sweep = time.monotonic() + 1.0
         drain_until = 0.0
         batch = self._batch
@@ -273,8 +271,7 @@ class EventServer:
                 elif fd in listeners:
                     self._accept(*listeners[fd])
                 elif fd == wake:
-                    with contextlib.suppress(OSError):
-                        os.read(wake, 4096)
+                    poller.drain_wake()
             if batch:  # inline: read and parse every ready connection first, then serve them
                 self._serve_batch(batch)
             now = time.monotonic()
@@ -339,7 +336,7 @@ class EventServer:
             )
             conn.deadline = time.monotonic() + self.idle_timeout
             self.conns[conn.fd] = conn
-            self._epoll.register(conn.fd, self._mask)
+            self.poller.register(conn.fd, self._mask)
 
     def _refuse(self, why: str) -> None:
         """accept() found no descriptor: the client waits in the backlog, and the listener stays
@@ -358,7 +355,7 @@ class EventServer:
             self._accept_resumes = 0.0
         for fd in self.listeners:
             with contextlib.suppress(OSError, ValueError):
-                self._epoll.modify(fd, select.EPOLLIN if on else 0)
+                self.poller.modify(fd, self.poller.READ if on else 0)
 
     def _log_refused(self, now: float) -> None:
         """One line per _REFUSED_LOG_EVERY with the count (the sweep logs the last ones)."""
@@ -416,10 +413,10 @@ class EventServer:
 
     def arm(self, conn: Connection) -> None:
         """Let the loop read the connection again (a no-op inline: it never stopped)."""
-        if self._mask is _LEVEL:
+        if not self.threads:
             return
         try:
-            self._epoll.modify(conn.fd, self._mask)
+            self.poller.modify(conn.fd, self._mask)
         except (OSError, ValueError):
             self.close(conn)
 
@@ -446,7 +443,7 @@ class EventServer:
         conn.then = then
         conn.deadline = time.monotonic() + self.write_timeout
         try:
-            self._epoll.modify(conn.fd, self._write_mask)
+            self.poller.modify(conn.fd, self._write_mask)
         except (OSError, ValueError):
             self.close(conn)
 
@@ -461,7 +458,7 @@ class EventServer:
                 conn.deadline = time.monotonic() + self.write_timeout
                 return
             try:  # read nothing more while the paused response is served (inline: level mask)
-                self._epoll.modify(conn.fd, _LEVEL)
+                self.poller.modify(conn.fd, self._level)
             except (OSError, ValueError):
                 self.close(conn)
                 return
@@ -469,12 +466,12 @@ class EventServer:
             return
         if not done:  # the client read some: the write timeout counts from its last progress
             conn.deadline = time.monotonic() + self.write_timeout
-            if self._mask is _ONESHOT:
+            if self.threads:
                 self.write_later(conn, conn.then)
             return
-        if self._mask is _LEVEL:  # back to reading (arm() is a no-op inline)
+        if not self.threads:  # back to reading (arm() is a no-op inline)
             try:
-                self._epoll.modify(conn.fd, _LEVEL)
+                self.poller.modify(conn.fd, self._level)
             except (OSError, ValueError):
                 self.close(conn)
                 return
@@ -547,7 +544,7 @@ class EventServer:
         if self.conns.pop(conn.fd, None) is None:
             return
         with contextlib.suppress(OSError, ValueError):
-            self._epoll.unregister(conn.fd)
+            self.poller.unregister(conn.fd)
         conn.later = None  # closing is for errors: held bytes (a cut response) are dropped
         conn.sock.close()
         conn.discard()
@@ -567,6 +564,10 @@ class EventServer:
 
 def _raise_fd_limit() -> None:
     """Lift the soft limit on open files to the hard one: each client is a file descriptor."""
+    if sys.platform == "win32":
+        return  # no resource module; select() there has its own limit (FD_SETSIZE)
+    import resource  # noqa: PLC0415 (POSIX only)
+
     with contextlib.suppress(ValueError, OSError):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < hard:
