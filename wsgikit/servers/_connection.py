@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
 from wsgikit.gateway import ClientError, ConnectionInfo
@@ -44,6 +44,16 @@ RESUME = 4  # after WRITE: go on with a paused response once enough of what wait
 WAIT, DISPATCH, REJECT = 0, 1, 2  # what on_data asks the loop to do
 _MAX_HELD = 64  # parts one connection may hold for the end of the turn
 _IOV_MAX = 1024  # buffers one sendmsg() takes (Linux UIO_MAXIOV)
+
+
+def _join_send(sock: socket.socket, parts: Sequence[bytes | memoryview]) -> int:
+    return sock.send(b"".join(parts))  # no sendmsg (Windows): one copy, one send
+
+
+# The gather write: socket.sendmsg unbound where the OS has it (no Python frame in between).
+_gather: Callable[[socket.socket, Sequence[bytes | memoryview]], int] = getattr(
+    socket.socket, "sendmsg", _join_send
+)
 
 
 class Connection:
@@ -134,7 +144,7 @@ class Connection:
             if len(parts) == 1:
                 sent = sock.send(parts[0])
             else:  # what sendmsg() cannot take at once waits in unsent
-                sent = sock.sendmsg(parts[:_IOV_MAX] if len(parts) > _IOV_MAX else parts)
+                sent = _gather(sock, parts[:_IOV_MAX] if len(parts) > _IOV_MAX else parts)
         except BlockingIOError:
             sent = 0
         total = 0
@@ -203,7 +213,7 @@ class Connection:
         """Write what waits, without blocking; True when nothing is left (OSError: client gone)."""
         unsent = self.unsent
         try:
-            sent = self.sock.sendmsg(unsent[:_IOV_MAX])
+            sent = _gather(self.sock, unsent[:_IOV_MAX])
         except BlockingIOError:
             return False
         self.unsent_size -= sent
@@ -266,3 +276,7 @@ class Connection:
             if not data:
                 raise ClientError(400, "client closed the connection in the middle of the body")
             return data
+
+
+if not hasattr(os, "sendfile"):  # Windows: the engine then reads file_wrapper bodies itself
+    delattr(Connection, "sendfile")

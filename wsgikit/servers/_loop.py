@@ -19,7 +19,6 @@ import logging
 import os
 import queue
 import socket
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -39,7 +38,7 @@ from wsgikit.servers._connection import (
     Connection,
 )
 from wsgikit.servers._listen import BindError, describe, open_listener, parse_bind
-from wsgikit.servers._poller import Poller, poller_class
+from wsgikit.servers._poller import Poller, poller_class, raise_fd_limit
 from wsgikit.servers._signals import CtrlC, ForceStop, run_until_signal, take_signals
 from wsgikit.types import WSGIApplication
 
@@ -51,6 +50,7 @@ error_log = logging.getLogger("wsgikit.error")
 _OUT_OF_FDS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _ACCEPT_PAUSE = 0.1  # seconds the listeners rest then, instead of failing on every turn
 _REFUSED_LOG_EVERY = 5.0  # seconds between log lines while it lasts
+_AF_UNIX = getattr(socket, "AF_UNIX", -1)  # Windows' socket module may lack it
 
 
 class EventServer:
@@ -158,7 +158,7 @@ class EventServer:
 
     def listener_info(self, sock: socket.socket) -> ConnectionInfo:
         """The environ facts of connections accepted on ``sock`` (SERVER_NAME, SERVER_PORT...)."""
-        if sock.family == socket.AF_UNIX:
+        if sock.family == _AF_UNIX:
             name, port = "localhost", "80"
         else:
             host, number = sock.getsockname()[:2]
@@ -191,10 +191,10 @@ class EventServer:
         KeyboardInterrupt an app raises itself is a 500. A SIGINT/SIGTERM handler of your own
         should call :meth:`stop`: what else it raises into a running app is taken for the app's.
         """
-        _raise_fd_limit()
+        raise_fd_limit()
         self.poller = poller = self.poller_class()
         for fd in self.listeners:
-            poller.register(fd, poller.READ)
+            poller.add_listener(fd)  # EPOLLEXCLUSIVE: processes sharing it are woken one at a time
         poller.register(poller.wake_fd, poller.READ)
         for index in range(self.threads):
             name = f"wsgikit-pool-{index}"
@@ -226,8 +226,11 @@ class EventServer:
             poller.wake()
 
     def close_listeners(self) -> None:
+        poller: Poller | None = getattr(self, "poller", None)
         for sock, _ in self.listeners.values():
-            if sock.family == socket.AF_UNIX:
+            if poller is not None:  # before close(): select() and poll() fail on a closed fd
+                poller.remove_listener(sock.fileno())
+            if sock.family == _AF_UNIX:
                 with contextlib.suppress(OSError):
                     os.unlink(sock.getsockname())
             sock.close()
@@ -329,7 +332,7 @@ class EventServer:
                 sock.close()
                 continue
             sock.setblocking(False)
-            if sock.family != socket.AF_UNIX:
+            if sock.family != _AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = self.connection_class(
                 self, sock, info.for_peer(peer if isinstance(peer, tuple) else None)
@@ -350,12 +353,16 @@ class EventServer:
         self._set_accepting(False)
 
     def _set_accepting(self, on: bool) -> None:
-        """Put the listeners in the poll set (on) or leave them there with no events (off)."""
+        """Put the listeners in the poll set (on) or take them out (off: EPOLLEXCLUSIVE forbids
+        EPOLL_CTL_MOD, so a listener is unregistered rather than left there with no events)."""
         if on:
             self._accept_resumes = 0.0
         for fd in self.listeners:
             with contextlib.suppress(OSError, ValueError):
-                self.poller.modify(fd, self.poller.READ if on else 0)
+                if not on:
+                    self.poller.remove_listener(fd)
+                elif fd not in self.poller.listener_events:
+                    self.poller.add_listener(fd)
 
     def _log_refused(self, now: float) -> None:
         """One line per _REFUSED_LOG_EVERY with the count (the sweep logs the last ones)."""
@@ -560,15 +567,3 @@ class EventServer:
                 # connection's alone.
                 error_log.exception("internal error serving a connection")
                 self.close(conn)
-
-
-def _raise_fd_limit() -> None:
-    """Lift the soft limit on open files to the hard one: each client is a file descriptor."""
-    if sys.platform == "win32":
-        return  # no resource module; select() there has its own limit (FD_SETSIZE)
-    import resource  # noqa: PLC0415 (POSIX only)
-
-    with contextlib.suppress(ValueError, OSError):
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

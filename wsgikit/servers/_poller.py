@@ -33,6 +33,7 @@ import os
 import select
 import selectors
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import ClassVar
@@ -46,6 +47,7 @@ __all__ = [
     "PollerError",
     "SelectorPoller",
     "poller_class",
+    "raise_fd_limit",
     "wait_for",
 ]
 
@@ -266,3 +268,15 @@ def _wait_select(fd: int, mask: int, timeout: float) -> bool:
 wait_for: Callable[[int, int, float], bool] = (
     _wait_poll if hasattr(select, "poll") else _wait_select
 )
+
+
+def raise_fd_limit() -> None:
+    """Lift the soft limit on open files to the hard one: each client is a file descriptor."""
+    if sys.platform == "win32":
+        return  # no resource module; select() there has its own limit (FD_SETSIZE)
+    import resource  # noqa: PLC0415 (POSIX only)
+
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
