@@ -196,7 +196,9 @@ del select.epoll, select.poll  # before selectors is imported: DefaultSelector i
 UNIX, pair = socket.AF_UNIX, socket.socketpair
 del socket.AF_UNIX, os.sendfile
 socket.socketpair = lambda: pair(UNIX)  # Windows has its own socketpair(), over TCP
+sys.modules["resource"] = None  # POSIX only
 import selectors
+import wsgikit.cli, wsgikit.servers.cgi, wsgikit.servers.fastcgi, wsgikit.servers.scgi
 from wsgikit.servers import _connection, _poller
 from wsgikit.servers.http import Server
 

@@ -1,11 +1,11 @@
-"""The event loop every wsgikit server runs: epoll, accept, timers, a thread pool, graceful drain.
+"""The event loop every wsgikit server runs: a poller, accept, timers, thread pool, graceful drain.
 
 A protocol (HTTP, FastCGI, SCGI) subclasses ``Connection`` (:mod:`wsgikit.servers._connection`):
 ``on_data`` parses what the loop read and says whether a request is ready, ``process`` serves
 ready requests (on a pool thread, or on the loop when ``threads=0``) and ends by handing the
 connection back (:meth:`EventServer.release`) or closing it. While a pool thread owns a connection
-it is disarmed (EPOLLONESHOT): nobody else reads it, and the thread re-arms it without waking the
-loop::
+it is disarmed (ONESHOT, :mod:`wsgikit.servers._poller`): nobody else reads it, and the thread
+re-arms it (with epoll and kqueue, without waking the loop)::
 
     class MyServer(EventServer):
         connection_class = MyConnection

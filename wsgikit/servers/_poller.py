@@ -33,7 +33,6 @@ import os
 import select
 import selectors
 import socket
-import sys
 import threading
 from collections.abc import Callable
 from typing import ClassVar
@@ -272,10 +271,10 @@ wait_for: Callable[[int, int, float], bool] = (
 
 def raise_fd_limit() -> None:
     """Lift the soft limit on open files to the hard one: each client is a file descriptor."""
-    if sys.platform == "win32":
-        return  # no resource module; select() there has its own limit (FD_SETSIZE)
-    import resource  # noqa: PLC0415 (POSIX only)
-
+    try:
+        import resource  # noqa: PLC0415 (POSIX only)
+    except ImportError:
+        return  # Windows: select() there has its own limit (FD_SETSIZE)
     with contextlib.suppress(ValueError, OSError):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < hard:
