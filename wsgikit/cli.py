@@ -187,11 +187,12 @@ def _start(command: str, settings: Config, build: Callable[[], Any]) -> int:
     """Build a server (binding its sockets), print where it listens, run until SIGINT/SIGTERM."""
     from wsgikit.servers._listen import describe  # noqa: PLC0415 (only the servers need it)
     from wsgikit.servers._loop import run_until_signal  # noqa: PLC0415
+    from wsgikit.servers._poller import PollerError  # noqa: PLC0415
 
     configure_logging(settings["log_level"], access_log=settings["access_log"])
     try:
         server = build()
-    except BindError as exc:
+    except (BindError, PollerError) as exc:
         print(f"wsgikit {command}: error: {exc}", file=sys.stderr)
         return 1
     where = ", ".join(describe(sock, server.scheme) for sock, _ in server.listeners.values())

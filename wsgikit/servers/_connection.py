@@ -12,12 +12,13 @@ and implement ``on_data`` (parse what the loop read: WAIT, DISPATCH or REJECT) a
 from __future__ import annotations
 
 import os
-import select
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
 from wsgikit.gateway import ClientError, ConnectionInfo
+from wsgikit.servers import _poller
+from wsgikit.servers._poller import WAIT_READ, WAIT_WRITE
 
 if TYPE_CHECKING:
     from wsgikit.servers._loop import EventServer
@@ -43,6 +44,16 @@ RESUME = 4  # after WRITE: go on with a paused response once enough of what wait
 WAIT, DISPATCH, REJECT = 0, 1, 2  # what on_data asks the loop to do
 _MAX_HELD = 64  # parts one connection may hold for the end of the turn
 _IOV_MAX = 1024  # buffers one sendmsg() takes (Linux UIO_MAXIOV)
+
+
+def _join_send(sock: socket.socket, parts: Sequence[bytes | memoryview]) -> int:
+    return sock.send(b"".join(parts))  # no sendmsg (Windows): one copy, one send
+
+
+# The gather write: socket.sendmsg unbound where the OS has it (no Python frame in between).
+_gather: Callable[[socket.socket, Sequence[bytes | memoryview]], int] = getattr(
+    socket.socket, "sendmsg", _join_send
+)
 
 
 class Connection:
@@ -133,7 +144,7 @@ class Connection:
             if len(parts) == 1:
                 sent = sock.send(parts[0])
             else:  # what sendmsg() cannot take at once waits in unsent
-                sent = sock.sendmsg(parts[:_IOV_MAX] if len(parts) > _IOV_MAX else parts)
+                sent = _gather(sock, parts[:_IOV_MAX] if len(parts) > _IOV_MAX else parts)
         except BlockingIOError:
             sent = 0
         total = 0
@@ -196,13 +207,13 @@ class Connection:
         """Wait until at most ``limit`` bytes are unsent; TimeoutError if the client stalls."""
         while self.unsent_size > limit:
             if not self.write_some():
-                self.wait(select.POLLOUT, self.server.write_timeout)
+                self.wait(WAIT_WRITE, self.server.write_timeout)
 
     def write_some(self) -> bool:
         """Write what waits, without blocking; True when nothing is left (OSError: client gone)."""
         unsent = self.unsent
         try:
-            sent = self.sock.sendmsg(unsent[:_IOV_MAX])
+            sent = _gather(self.sock, unsent[:_IOV_MAX])
         except BlockingIOError:
             return False
         self.unsent_size -= sent
@@ -236,7 +247,7 @@ class Connection:
                     if done:
                         return done
                     raise
-                self.wait(select.POLLOUT, self.server.write_timeout)
+                self.wait(WAIT_WRITE, self.server.write_timeout)
                 continue
             if sent == 0:
                 break  # the file is shorter than it was: the engine sees the shortfall
@@ -244,9 +255,9 @@ class Connection:
         return done
 
     def wait(self, mask: int, timeout: float) -> None:
-        poller = select.poll()
-        poller.register(self.fd, mask)
-        if not poller.poll(timeout * 1000):
+        """Block this (pool) thread until the socket is ready for ``mask`` (WAIT_READ or
+        WAIT_WRITE); TimeoutError after ``timeout`` seconds."""
+        if not _poller.wait_for(self.fd, mask, timeout):
             raise TimeoutError("client too slow")
 
     def recv_blocking(self) -> bytes:
@@ -256,7 +267,7 @@ class Connection:
                 data = self.sock.recv(RECV_SIZE)
             except BlockingIOError:
                 try:
-                    self.wait(select.POLLIN, self.server.body_timeout)
+                    self.wait(WAIT_READ, self.server.body_timeout)
                 except TimeoutError:
                     raise ClientError(408, "request body timed out") from None
                 continue
@@ -265,3 +276,7 @@ class Connection:
             if not data:
                 raise ClientError(400, "client closed the connection in the middle of the body")
             return data
+
+
+if not hasattr(os, "sendfile"):  # Windows: the engine then reads file_wrapper bodies itself
+    delattr(Connection, "sendfile")

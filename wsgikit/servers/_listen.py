@@ -83,7 +83,7 @@ def _remove_stale_unix_socket(path: str) -> None:
 def describe(sock: socket.socket, scheme: str = "http") -> str:
     """A URL-ish name of a listening socket for log lines: ``http://127.0.0.1:8000``."""
     address = sock.getsockname()
-    if sock.family == socket.AF_UNIX:
+    if sock.family == getattr(socket, "AF_UNIX", -1):  # Windows may lack AF_UNIX
         return f"unix:{address}"
     if sock.family == socket.AF_INET6:
         return f"{scheme}://[{address[0]}]:{address[1]}"

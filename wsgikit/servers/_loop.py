@@ -1,11 +1,11 @@
-"""The event loop every wsgikit server runs: epoll, accept, timers, a thread pool, graceful drain.
+"""The event loop every wsgikit server runs: a poller, accept, timers, thread pool, graceful drain.
 
 A protocol (HTTP, FastCGI, SCGI) subclasses ``Connection`` (:mod:`wsgikit.servers._connection`):
 ``on_data`` parses what the loop read and says whether a request is ready, ``process`` serves
 ready requests (on a pool thread, or on the loop when ``threads=0``) and ends by handing the
 connection back (:meth:`EventServer.release`) or closing it. While a pool thread owns a connection
-it is disarmed (EPOLLONESHOT): nobody else reads it, and the thread re-arms it without waking the
-loop::
+it is disarmed (ONESHOT, :mod:`wsgikit.servers._poller`): nobody else reads it, and the thread
+re-arms it (with epoll and kqueue, without waking the loop)::
 
     class MyServer(EventServer):
         connection_class = MyConnection
@@ -18,8 +18,6 @@ import errno
 import logging
 import os
 import queue
-import resource
-import select
 import socket
 import threading
 import time
@@ -41,6 +39,7 @@ from wsgikit.servers._connection import (
     Connection,
 )
 from wsgikit.servers._listen import BindError, describe, open_listener, parse_bind
+from wsgikit.servers._poller import Poller, poller_class, raise_fd_limit
 from wsgikit.servers._signals import CtrlC, ForceStop, run_until_signal, take_signals
 from wsgikit.types import WSGIApplication
 
@@ -48,16 +47,11 @@ __all__ = ["EventServer", "run_until_signal"]
 
 error_log = logging.getLogger("wsgikit.error")
 
-_ONESHOT = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
-_LEVEL = select.EPOLLIN | select.EPOLLRDHUP
-# Writing for a slow client. No EPOLLRDHUP: a client that half-closes may still read, and a level-
-# triggered RDHUP would wake the loop for nothing until the client takes more.
-_WRITE_ONESHOT = select.EPOLLOUT | select.EPOLLONESHOT
-_WRITE_LEVEL = select.EPOLLOUT
 # accept() found no file descriptor (or memory): the client stays in the listen backlog.
 _OUT_OF_FDS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _ACCEPT_PAUSE = 0.1  # seconds the listeners rest then, instead of failing on every turn
 _REFUSED_LOG_EVERY = 5.0  # seconds between log lines while it lasts
+_AF_UNIX = getattr(socket, "AF_UNIX", -1)  # Windows' socket module may lack it
 
 
 class EventServer:
@@ -77,6 +71,7 @@ class EventServer:
     """
 
     connection_class: ClassVar[type[Connection]] = Connection
+    poller: Poller  # made by run(): after a fork, each process has its own
     scheme: ClassVar[str] = "http"  # for log lines: what the listeners speak
 
     def __init__(
@@ -99,6 +94,7 @@ class EventServer:
         buffer_bodies: bool = True,
         prebuffer: int = 65536,
         body_memory: int = 32 << 20,
+        poller: str | None = None,
     ) -> None:
         if threads < 0:
             raise ValueError(f"threads must be 0 (inline) or more, got {threads}")
@@ -117,6 +113,7 @@ class EventServer:
         if type(prebuffer) is not int or prebuffer < 0:
             raise ValueError(f"prebuffer must be an int >= 0, got {prebuffer!r}")
         self.body_memory = BodyMemory(body_memory)  # ValueError for a bad limit
+        self.poller_class = poller_class(poller)  # PollerError for a bad name or WSGIKIT_POLLER
         self.buffer_bodies = buffer_bodies or not threads  # inline: the loop must never wait
         self.prebuffer = prebuffer
         self.app = app
@@ -145,9 +142,13 @@ class EventServer:
         except BaseException:
             self.close_listeners()
             raise
-        self._mask = _ONESHOT if threads else _LEVEL  # inline: the loop owns every connection
-        self._write_mask = _WRITE_ONESHOT if threads else _WRITE_LEVEL
-        self._wake_w = -1
+        p = self.poller_class
+        self._level = p.READ | p.HUP
+        # Inline, the loop owns every connection: level-triggered, never disarmed.
+        self._mask = self._level | p.ONESHOT if threads else self._level
+        # Writing for a slow client. No HUP: a client that half-closes may still read, and a level-
+        # triggered RDHUP would wake the loop for nothing until the client takes more.
+        self._write_mask = p.WRITE | p.ONESHOT if threads else p.WRITE
         self._queue: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self._pool: list[threading.Thread] = []
         self._batch: list[Connection] = []  # inline: connections with a request, this turn
@@ -160,7 +161,7 @@ class EventServer:
 
     def listener_info(self, sock: socket.socket) -> ConnectionInfo:
         """The environ facts of connections accepted on ``sock`` (SERVER_NAME, SERVER_PORT...)."""
-        if sock.family == socket.AF_UNIX:
+        if sock.family == _AF_UNIX:
             name, port = "localhost", "80"
         else:
             host, number = sock.getsockname()[:2]
@@ -193,12 +194,11 @@ class EventServer:
         KeyboardInterrupt an app raises itself is a 500. A SIGINT/SIGTERM handler of your own
         should call :meth:`stop`: what else it raises into a running app is taken for the app's.
         """
-        _raise_fd_limit()
-        self._epoll = select.epoll()
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        raise_fd_limit()
+        self.poller = poller = self.poller_class()
         for fd in self.listeners:
-            self._epoll.register(fd, select.EPOLLIN)
-        self._epoll.register(self._wake_r, select.EPOLLIN)
+            poller.add_listener(fd)  # EPOLLEXCLUSIVE: processes sharing it are woken one at a time
+        poller.register(poller.wake_fd, poller.READ)
         for index in range(self.threads):
             name = f"wsgikit-pool-{index}"
             thread = threading.Thread(target=self._work, name=name, daemon=True)
@@ -206,7 +206,7 @@ class EventServer:
             self._pool.append(thread)
         for sock, _ in self.listeners.values():
             error_log.info("listening on %s", describe(sock, self.scheme))
-        restore = take_signals(self._wake_w)
+        restore = take_signals(poller.wake_write_fd)
         try:
             self._loop()
         except ForceStop:
@@ -224,13 +224,16 @@ class EventServer:
         """
         self.stopping = True
         self._force = self._force or force
-        if self._wake_w >= 0:
-            with contextlib.suppress(OSError):
-                os.write(self._wake_w, b"x")
+        poller: Poller | None = getattr(self, "poller", None)  # None before run()
+        if poller is not None:
+            poller.wake()
 
     def close_listeners(self) -> None:
+        poller: Poller | None = getattr(self, "poller", None)
         for sock, _ in self.listeners.values():
-            if sock.family == socket.AF_UNIX:
+            if poller is not None:  # before close(): select() and poll() fail on a closed fd
+                poller.remove_listener(sock.fileno())
+            if sock.family == _AF_UNIX:
                 with contextlib.suppress(OSError):
                     os.unlink(sock.getsockname())
             sock.close()
@@ -245,18 +248,16 @@ class EventServer:
         for thread in self._pool:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.close_listeners()
-        self._epoll.close()
-        wake_w, self._wake_w = self._wake_w, -1
-        os.close(self._wake_r)
-        os.close(wake_w)
+        self.poller.close()
 
     # -- the loop ----------------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        poll = self._epoll.poll
+        poller = self.poller
+        poll = poller.poll
         conns = self.conns
         listeners = self.listeners
-        wake = self._wake_r
+        wake = poller.wake_fd
         next_sweep = time.monotonic() + 1.0
         drain_until = 0.0
         batch = self._batch
@@ -276,8 +277,7 @@ class EventServer:
                 elif fd in listeners:
                     self._accept(*listeners[fd])
                 elif fd == wake:
-                    with contextlib.suppress(OSError):
-                        os.read(wake, 4096)
+                    poller.drain_wake()
             if batch:  # inline: read and parse every ready connection first, then serve them
                 self._serve_batch(batch)
             now = time.monotonic()
@@ -335,14 +335,14 @@ class EventServer:
                 sock.close()
                 continue
             sock.setblocking(False)
-            if sock.family != socket.AF_UNIX:
+            if sock.family != _AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = self.connection_class(
                 self, sock, info.for_peer(peer if isinstance(peer, tuple) else None)
             )
             conn.deadline = time.monotonic() + self.idle_timeout
             self.conns[conn.fd] = conn
-            self._epoll.register(conn.fd, self._mask)
+            self.poller.register(conn.fd, self._mask)
 
     def _refuse(self, why: str) -> None:
         """accept() found no descriptor: the client waits in the backlog, and the listener stays
@@ -356,12 +356,16 @@ class EventServer:
         self._set_accepting(False)
 
     def _set_accepting(self, on: bool) -> None:
-        """Put the listeners in the poll set (on) or leave them there with no events (off)."""
+        """Put the listeners in the poll set (on) or take them out (off: EPOLLEXCLUSIVE forbids
+        EPOLL_CTL_MOD, so a listener is unregistered rather than left there with no events)."""
         if on:
             self._accept_resumes = 0.0
         for fd in self.listeners:
             with contextlib.suppress(OSError, ValueError):
-                self._epoll.modify(fd, select.EPOLLIN if on else 0)
+                if not on:
+                    self.poller.remove_listener(fd)
+                elif fd not in self.poller.listener_events:
+                    self.poller.add_listener(fd)
 
     def _log_refused(self, now: float) -> None:
         """One line per _REFUSED_LOG_EVERY with the count (the sweep logs the last ones)."""
@@ -419,10 +423,10 @@ class EventServer:
 
     def arm(self, conn: Connection) -> None:
         """Let the loop read the connection again (a no-op inline: it never stopped)."""
-        if self._mask is _LEVEL:
+        if not self.threads:
             return
         try:
-            self._epoll.modify(conn.fd, self._mask)
+            self.poller.modify(conn.fd, self._mask)
         except (OSError, ValueError):
             self.close(conn)
 
@@ -449,7 +453,7 @@ class EventServer:
         conn.then = then
         conn.deadline = time.monotonic() + self.write_timeout
         try:
-            self._epoll.modify(conn.fd, self._write_mask)
+            self.poller.modify(conn.fd, self._write_mask)
         except (OSError, ValueError):
             self.close(conn)
 
@@ -464,7 +468,7 @@ class EventServer:
                 conn.deadline = time.monotonic() + self.write_timeout
                 return
             try:  # read nothing more while the paused response is served (inline: level mask)
-                self._epoll.modify(conn.fd, _LEVEL)
+                self.poller.modify(conn.fd, self._level)
             except (OSError, ValueError):
                 self.close(conn)
                 return
@@ -472,12 +476,12 @@ class EventServer:
             return
         if not done:  # the client read some: the write timeout counts from its last progress
             conn.deadline = time.monotonic() + self.write_timeout
-            if self._mask is _ONESHOT:
+            if self.threads:
                 self.write_later(conn, conn.then)
             return
-        if self._mask is _LEVEL:  # back to reading (arm() is a no-op inline)
+        if not self.threads:  # back to reading (arm() is a no-op inline)
             try:
-                self._epoll.modify(conn.fd, _LEVEL)
+                self.poller.modify(conn.fd, self._level)
             except (OSError, ValueError):
                 self.close(conn)
                 return
@@ -550,7 +554,7 @@ class EventServer:
         if self.conns.pop(conn.fd, None) is None:
             return
         with contextlib.suppress(OSError, ValueError):
-            self._epoll.unregister(conn.fd)
+            self.poller.unregister(conn.fd)
         conn.later = None  # closing is for errors: held bytes (a cut response) are dropped
         conn.sock.close()
         conn.discard()
@@ -566,11 +570,3 @@ class EventServer:
                 # connection's alone.
                 error_log.exception("internal error serving a connection")
                 self.close(conn)
-
-
-def _raise_fd_limit() -> None:
-    """Lift the soft limit on open files to the hard one: each client is a file descriptor."""
-    with contextlib.suppress(ValueError, OSError):
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
