@@ -6,7 +6,6 @@ import contextlib
 import gzip
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from paste.deploy import loadapp  # type: ignore[import-untyped]
 from examples import demo
 from tests.integration import free_port
 from tests.peers.gateway_checks import nginx_params
-from tests.peers.helpers import ROOT, Peer, running, start_nginx, world_readable_dir
+from tests.peers.helpers import ROOT, Peer, run_wsgikit, start_nginx, world_readable_dir
 from wsgikit.lint import LintMiddleware
 from wsgikit.testing import Result, call_app
 
@@ -95,19 +94,10 @@ def test_head_has_get_headers_and_no_body(stack: Stack) -> None:
 # --- Flask and Django under one Dispatcher (a subprocess: Django's settings are per process) ----
 
 
-def serve(
-    directory: Path, command: str, spec: str, *extra: str
-) -> contextlib.AbstractContextManager[Peer]:
-    """``wsgikit COMMAND SPEC`` from the checkout on a free port, as a user runs an example."""
-    peer = Peer(f"wsgikit {command}", free_port(), directory, directory / "console.log")
-    argv = [sys.executable, "-m", "wsgikit", command, spec, "--chdir", str(ROOT)]
-    return running(peer, [*argv, "--bind", f"127.0.0.1:{peer.port}", *extra])
-
-
 @pytest.fixture(scope="module")
 def frameworks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
     directory = tmp_path_factory.mktemp("frameworks")
-    with serve(directory, "serve", "examples.frameworks.app:app") as peer:
+    with run_wsgikit(directory, "serve", "examples.frameworks.app:app") as peer:
         yield peer
 
 
@@ -219,7 +209,7 @@ def test_nginx_proxy_config_serves_the_frameworks(frameworks: Peer) -> None:
 @pytest.mark.integration
 def test_nginx_fastcgi_config_serves_the_demo(tmp_path: Path) -> None:
     with (
-        serve(tmp_path, "fcgi", "examples.demo:app") as fcgi,
+        run_wsgikit(tmp_path, "fcgi", "examples.demo:app") as fcgi,
         nginx_in_front("fastcgi.conf", fcgi.port) as site,
     ):
         api = requests.get(f"{site}/api/hello", timeout=10).json()
