@@ -97,7 +97,14 @@ def test_head_has_get_headers_and_no_body(stack: Stack) -> None:
 @pytest.fixture(scope="module")
 def frameworks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
     directory = tmp_path_factory.mktemp("frameworks")
-    with run_wsgikit(directory, "serve", "examples.frameworks.app:app") as peer:
+    with contextlib.ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as env:
+            # Another test's in-process Django project may have set it (the server would inherit
+            # it): the example sets its own.
+            env.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+            peer = stack.enter_context(
+                run_wsgikit(directory, "serve", "examples.frameworks.app:app")
+            )
         yield peer
 
 
