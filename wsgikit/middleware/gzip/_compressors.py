@@ -35,12 +35,12 @@ _INSTALL = {"isal": "isal", "zlib-ng": "zlib-ng", "br": "brotli", "zstd": "zstan
 # choice's output is within 2% of zlib's at that level on every one of 14 real HTML pages of ~100
 # KiB (pydoc of 12 stdlib modules, IDLE's help, a difflib table; `python
 # benchmarks/middleware_gzip.py --candidates`, isal 1.9, zlib-ng 1.1, Python 3.11). Raw speed
-# against zlib at the same level, worst page's size against zlib's:
-#   1: isal 2 3.6-4.9x, +1.6% (isal 1 is +2.5%, isal 0 +13%); else zlib-ng 2 1.5-2.7x, -2.5%
-#   2, 3: zlib-ng 3 1.2-1.5x, -2.1% / +0.2% (isal 3 is +8.4% / +13%)
-#   4: zlib-ng 4 1.6x, +1.7%     5: zlib-ng 5 1.9-2.5x, +0.9%
-#   6, 7: zlib-ng 7 1.4-1.5x, -0.2% / +0.2% (zlib-ng 6 and 5 are +6.7% on the ipaddress page)
-#   8, 9: zlib-ng 9 2.6-2.8x, +0.4% / +0.5% (zlib-ng's 9 searches less than its 8)
+# (CPU time) against zlib at the same level, worst page's size against zlib's:
+#   1: isal 2 3.4-4.4x, +1.6% (isal 1 is +2.5%, isal 0 +13%); else zlib-ng 2 1.5x, -2.5%
+#   2, 3: zlib-ng 3 1.2x / 1.4x, -2.1% / +0.2% (isal 3 is +8.4% / +13%)
+#   4: zlib-ng 4 1.5x, +1.7%     5: zlib-ng 5 1.6-1.7x, +0.9%
+#   6, 7: zlib-ng 7 1.2x / 1.4x, -0.2% / +0.2% (zlib-ng 6 and 5 are +6.7% on the ipaddress page)
+#   8, 9: zlib-ng 9 2.3x / 2.7x, +0.4% / +0.5% (zlib-ng's 9 searches less than its 8)
 _GZIP_CHOICES: tuple[tuple[tuple[str, int], ...], ...] = (
     (("isal", 2), ("zlib-ng", 2), ("zlib", 1)),
     (("zlib-ng", 3), ("zlib", 2)),
