@@ -266,7 +266,8 @@ def gzip_filter_factory(
     """``egg:wsgikit#gzip``: :class:`~wsgikit.middleware.GzipMiddleware`.
 
     ``min_size`` and ``max_buffer`` (sizes: 500, 64k, 1MiB), ``level`` (1-9), ``mime_types`` and
-    ``encodings`` (lists), ``gzip_backend`` (isal, zlib-ng or zlib; default: fastest installed).
+    ``encodings`` (lists), ``gzip_backend`` (isal, zlib-ng or zlib; default: the fastest within 2%
+    of zlib's size).
     """
     name = "gzip"
     check_options(

@@ -19,6 +19,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -122,6 +123,15 @@ def running(peer: Peer, argv: Sequence[str]) -> Iterator[Peer]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def run_wsgikit(
+    directory: Path, command: str, spec: str, *extra: str
+) -> contextlib.AbstractContextManager[Peer]:
+    """``wsgikit COMMAND SPEC`` run from this checkout on a free port, as a user runs it."""
+    peer = Peer(f"wsgikit {command}", free_port(), directory, directory / "console.log")
+    argv = [sys.executable, "-m", "wsgikit", command, spec, "--chdir", str(ROOT)]
+    return running(peer, [*argv, "--bind", f"127.0.0.1:{peer.port}", *extra])
 
 
 def apache_modules(names: Sequence[str]) -> str:

@@ -50,8 +50,10 @@ CONTEXT = 5  # source lines shown before and after the current line
 _ENVIRON_ROOM = MAX_PAGE // 4
 _ROW_ROOM = 16 * MAX_REPR  # one table row, escaped, and the closing tags
 
+# overflow-wrap:anywhere: a long value with no break point (a query string, a token, an Accept
+# header) wraps inside its cell instead of widening the page past the window.
 _STYLE = """
-body{font:14px/1.4 system-ui,sans-serif;margin:0 2em 2em;color:#222}
+body{font:14px/1.4 system-ui,sans-serif;margin:0 2em 2em;color:#222;overflow-wrap:anywhere}
 h1{font-size:1.5em;color:#a00;margin:.6em 0 .2em}h2{font-size:1.2em;margin:1.2em 0 .3em}
 code,pre{font:13px/1.35 ui-monospace,monospace}pre{margin:0;white-space:pre-wrap}
 .request,.ref{color:#555;margin:.2em 0}.note{font-style:italic;color:#555}

@@ -1,7 +1,9 @@
 """GzipMiddleware's coding step: gzip, br and zstd behind one small interface.
 
-gzip uses the fastest deflate installed: python-isal (``pip install wsgikit[fast]``), else
-zlib-ng, else the stdlib's zlib; all three write the same gzip format (RFC 1952). ``br`` needs
+gzip's ``level`` means zlib's: at each level the output is at most 2% larger than zlib's at that
+level, made by the fastest installed deflate that achieves it (python-isal or zlib-ng, ``pip
+install wsgikit[fast]``, else the stdlib's zlib; see ``_GZIP_CHOICES``); all three write the same
+gzip format (RFC 1952). ``gzip_backend`` forces one of them. ``br`` needs
 ``brotli`` and ``zstd`` needs ``zstandard`` (the ``brotli`` and ``zstd`` extras)::
 
     codec = make_codec("gzip", level=6)
@@ -29,9 +31,30 @@ GZIP_BACKENDS: dict[str, str] = {
 _EXTRA_MODULES = {"br": "brotli", "zstd": "zstandard"}
 _INSTALL = {"isal": "isal", "zlib-ng": "zlib-ng", "br": "brotli", "zstd": "zstandard"}
 
-# Each codec's own scale, indexed by the zlib-style level 1..9 the middleware takes, chosen so the
-# default (6) is that codec's usual setting for dynamic web content.
-_ISAL_LEVELS = (1, 1, 1, 1, 2, 2, 2, 3, 3)  # ISA-L has 0..3; 3 is ~4x slower than 2 for 0-2% less
+# gzip level (zlib's scale) -> (backend, that backend's level), fastest first, zlib last. Each
+# choice's output is within 2% of zlib's at that level on every one of 14 real HTML pages of ~100
+# KiB (pydoc of 12 stdlib modules, IDLE's help, a difflib table; `python
+# benchmarks/middleware_gzip.py --candidates`, isal 1.9, zlib-ng 1.1, Python 3.11). Raw speed
+# (CPU time) against zlib at the same level, worst page's size against zlib's:
+#   1: isal 2 3.4-4.4x, +1.6% (isal 1 is +2.5%, isal 0 +13%); else zlib-ng 2 1.5x, -2.5%
+#   2, 3: zlib-ng 3 1.2x / 1.4x, -2.1% / +0.2% (isal 3 is +8.4% / +13%)
+#   4: zlib-ng 4 1.5x, +1.7%     5: zlib-ng 5 1.6-1.7x, +0.9%
+#   6, 7: zlib-ng 7 1.2x / 1.4x, -0.2% / +0.2% (zlib-ng 6 and 5 are +6.7% on the ipaddress page)
+#   8, 9: zlib-ng 9 2.3x / 2.7x, +0.4% / +0.5% (zlib-ng's 9 searches less than its 8)
+_GZIP_CHOICES: tuple[tuple[tuple[str, int], ...], ...] = (
+    (("isal", 2), ("zlib-ng", 2), ("zlib", 1)),
+    (("zlib-ng", 3), ("zlib", 2)),
+    (("zlib-ng", 3), ("zlib", 3)),
+    (("zlib-ng", 4), ("zlib", 4)),
+    (("zlib-ng", 5), ("zlib", 5)),
+    (("zlib-ng", 7), ("zlib", 6)),
+    (("zlib-ng", 7), ("zlib", 7)),
+    (("zlib-ng", 9), ("zlib", 8)),
+    (("zlib-ng", 9), ("zlib", 9)),
+)
+# A forced backend with no choice at a level uses its densest level: isal's 3 (ISA-L has 0..3),
+# whose output is up to 8% larger than zlib's at level 2 and up to 38% larger at level 9.
+_DENSEST = {"isal": 3}
 _BROTLI_QUALITY = (1, 2, 3, 4, 4, 5, 6, 7, 9)  # 10 and 11 run at ~1 MB/s: never on the fly
 _ZSTD_LEVELS = (1, 1, 2, 2, 3, 3, 5, 9, 12)  # 3 is zstd's own default
 _ZSTD_MAX_WINDOW_LOG = 23  # RFC 9659: the "zstd" content coding limits the window to 8 MB
@@ -125,19 +148,24 @@ def _missing(what: str) -> ValueError:
     )
 
 
+def _first_installed(choices: tuple[tuple[str, int], ...]) -> tuple[str, int, Any]:
+    for name, lvl in choices:
+        module = _import(GZIP_BACKENDS[name])
+        if module is not None:
+            return name, lvl, module
+    raise _missing(choices[-1][0])
+
+
 def _gzip(level: int, backend: str | None) -> Codec:
     if backend is not None and (type(backend) is not str or backend not in GZIP_BACKENDS):
         known = ", ".join(GZIP_BACKENDS)
         raise ValueError(
             f"GzipMiddleware: gzip_backend must be one of {known} or None, got {backend!r}"
         )
-    for name in [backend] if backend is not None else list(GZIP_BACKENDS):
-        module: Any = _import(GZIP_BACKENDS[name])
-        if module is not None:
-            break
-    else:
-        raise _missing(name)
-    lvl = _ISAL_LEVELS[level - 1] if name == "isal" else level
+    choices = _GZIP_CHOICES[level - 1]
+    if backend is not None:
+        choices = tuple(c for c in choices if c[0] == backend) or ((backend, _DENSEST[backend]),)
+    name, lvl, module = _first_installed(choices)
 
     def one_shot(data: bytes) -> bytes:
         out: bytes = module.compress(data, lvl, 31)

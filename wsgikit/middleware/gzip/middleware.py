@@ -2,8 +2,9 @@
 
 Use it around apps that send text, JSON, JS, XML or SVG to clients over slow links. The coding is
 chosen by the q-values of Accept-Encoding (RFC 9110 §12.5.3); responses whose coding could vary
-get ``Vary: Accept-Encoding`` whether compressed or not. gzip uses the fastest deflate installed
-(python-isal, else zlib-ng, else zlib; see :mod:`wsgikit.middleware.gzip._compressors`)::
+get ``Vary: Accept-Encoding`` whether compressed or not. gzip's ``level`` means zlib's: each level
+uses the fastest deflate installed whose output stays within 2% of zlib's (python-isal at level 1,
+zlib-ng above, else zlib; see :mod:`wsgikit.middleware.gzip._compressors`)::
 
     from wsgikit.middleware.gzip import GzipMiddleware
 
@@ -63,11 +64,12 @@ class GzipMiddleware:
 
     Options (keyword-only; bad values raise ValueError/TypeError naming the option):
     ``min_size`` bytes below which a response of known size is sent as is; ``level`` 1..9 as in
-    zlib, mapped onto each codec's own scale; ``mime_types`` patterns (``text/*``,
-    ``application/*+json``, ``*/*``); ``encodings`` in order of preference ("gzip", "br", "zstd");
+    zlib (gzip within 2% of zlib's size; br and zstd mapped onto their own scales);
+    ``mime_types`` patterns (``text/*``, ``application/*+json``, ``*/*``); ``encodings`` in
+    order of preference ("gzip", "br", "zstd");
     ``max_buffer``: a list/tuple body up to this many bytes is compressed whole and sent with a
     Content-Length, anything else streams chunk by chunk; ``gzip_backend`` forces "isal",
-    "zlib-ng" or "zlib" (isal is fastest, zlib-ng and zlib give ~10-40% smaller output).
+    "zlib-ng" or "zlib" (isal above level 1 is faster but up to 38% larger than zlib).
 
     Left alone: 1xx/204/206 responses, Range requests (Vary still added), responses with
     Content-Encoding or ``Cache-Control: no-transform``, types not listed, bodies smaller than
