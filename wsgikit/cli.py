@@ -36,6 +36,8 @@ from wsgikit.config import (
     resolve,
 )
 from wsgikit.loader import LoadError, load_app, prepare_sys_path
+from wsgikit.servers._tls import SETTINGS as TLS
+from wsgikit.servers._tls import tls_options
 from wsgikit.types import WSGIApplication
 
 __all__ = ["COMMANDS", "Command", "main"]
@@ -126,6 +128,7 @@ SERVE = (
         "response bytes queued for a slow client before the app waits for it",
         validate=_size,
     ),
+    *TLS,
 )
 
 CHECK = (
@@ -213,6 +216,7 @@ def _run_serve(app: WSGIApplication, settings: Config) -> int:
             _serve_binds(settings),
             server_header=settings["server_header"] or None,
             limits=limits,
+            **tls_options(settings),
             **_loop_options(settings),
         ),
     )

@@ -38,6 +38,7 @@ from wsgikit.servers._connection import (
     RESUME,
     WRITE,
     Connection,
+    WantWrite,
 )
 from wsgikit.servers._listen import BindError, describe, open_listener, parse_bind
 from wsgikit.servers._signals import CtrlC, ForceStop, run_until_signal, take_signals
@@ -337,7 +338,9 @@ class EventServer:
             conn = self.connection_class(
                 self, sock, info.for_peer(peer if isinstance(peer, tuple) else None)
             )
-            conn.deadline = time.monotonic() + self.idle_timeout
+            # A connection that starts reading (a TLS handshake) has the header timeout.
+            timeout = self.header_timeout if conn.reading else self.idle_timeout
+            conn.deadline = time.monotonic() + timeout
             self.conns[conn.fd] = conn
             self._epoll.register(conn.fd, self._mask)
 
@@ -376,6 +379,10 @@ class EventServer:
     def _on_readable(self, conn: Connection) -> None:
         try:
             data = conn.sock.recv(RECV_SIZE)
+        except WantWrite:  # TLS: our handshake flight waits for the client; write_some goes on
+            conn.unsent.append(b"")
+            self.write_later(conn, READ)
+            return
         except BlockingIOError:
             self.arm(conn)
             return
