@@ -190,7 +190,8 @@ def _start(command: str, settings: Config, build: Callable[[], Any]) -> int:
     except BindError as exc:
         print(f"wsgikit {command}: error: {exc}", file=sys.stderr)
         return 1
-    where = ", ".join(describe(sock, server.scheme) for sock, _ in server.listeners.values())
+    listeners = server.listeners.values()
+    where = ", ".join(describe(sock, server.scheme_of(info)) for sock, info in listeners)
     print(f"Serving {settings['app']} on {where}", flush=True)
     run_until_signal(server)
     print("Stopped.", flush=True)

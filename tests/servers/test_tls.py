@@ -120,6 +120,16 @@ def test_stalled_handshake_is_closed_by_the_header_timeout(
         assert sock.recv(100) == b""  # closed after 0.5 s (the idle timeout is 60 s)
 
 
+def test_handshake_then_silence_is_closed_by_the_header_timeout(
+    serve_tls: Any, certs: Certs
+) -> None:
+    with (
+        serve_tls(hello, certs, header_timeout=0.5, idle_timeout=60) as srv,
+        srv.tls_connect(timeout=20) as sock,
+    ):
+        assert read_all(sock) == b""  # the first request's head is due 0.5 s after connecting
+
+
 def test_stalled_handshakes_hold_no_thread(certs: Certs) -> None:
     with tls_running(hello, certs, threads=1) as srv:
         stalled = [socket.create_connection((srv.host, srv.port)) for _ in range(3)]

@@ -171,6 +171,10 @@ class EventServer:
             multiprocess=self.multiprocess,
         )
 
+    def scheme_of(self, info: ConnectionInfo) -> str:
+        """What a listener speaks, for log lines (``https`` on a TLS port of the HTTP server)."""
+        return self.scheme
+
     @property
     def addresses(self) -> list[Any]:
         """The bound addresses (``getsockname()`` of each listener), e.g. to learn port 0's port."""
@@ -202,8 +206,8 @@ class EventServer:
             thread = threading.Thread(target=self._work, name=name, daemon=True)
             thread.start()
             self._pool.append(thread)
-        for sock, _ in self.listeners.values():
-            error_log.info("listening on %s", describe(sock, self.scheme))
+        for sock, info in self.listeners.values():
+            error_log.info("listening on %s", describe(sock, self.scheme_of(info)))
         restore = take_signals(self._wake_w)
         try:
             self._loop()

@@ -435,6 +435,9 @@ class Server(EventServer):
                 info.base[REDIRECT_PORT] = port
             self.app = redirecting(app)
 
+    def scheme_of(self, info: ConnectionInfo) -> str:
+        return str(info.base["wsgi.url_scheme"])
+
     def reload_tls(self) -> None:
         """Read the certificate, key and CA files again for the connections to come (HUP);
         open connections go on with the old ones. TLSError (old context kept) if one is bad."""
