@@ -131,6 +131,23 @@ def test_handshake_then_silence_is_closed_by_the_header_timeout(
         assert read_all(sock).startswith(b"HTTP/1.1 408 ")
 
 
+def test_handshake_flight_bigger_than_the_socket_buffers_goes_on_as_the_client_reads(
+    serve_tls: Any, certs: Certs
+) -> None:
+    """The loop waits to write (SSLWantWrite) and goes on with the handshake when it can."""
+    tls = TLSConfig(certfile=str(certs.big_cert), keyfile=str(certs.big_key))
+    with serve_tls(hello, certs, tls=tls) as srv:
+        for listener, _ in srv.server.listeners.values():  # accepted sockets inherit it
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+        raw.settimeout(10)
+        raw.connect((srv.host, srv.port))
+        with client_context(certs).wrap_socket(raw, server_hostname="localhost") as sock:
+            sock.sendall(GET_CLOSE)
+            assert body_of(read_all(sock)) == b"Hello, /x"
+
+
 def test_stalled_handshakes_hold_no_thread(certs: Certs) -> None:
     with tls_running(hello, certs, threads=1) as srv:
         stalled = [socket.create_connection((srv.host, srv.port)) for _ in range(3)]

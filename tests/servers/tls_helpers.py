@@ -33,6 +33,8 @@ class Certs:
     client_cert: Path
     client_key: Path
     stray_key: Path  # matches no certificate
+    big_cert: Path  # CN=localhost with 1,500 more names: a handshake flight of about 40 KB
+    big_key: Path
 
     def config(self, **options: Any) -> TLSConfig:
         return TLSConfig(certfile=str(self.cert), keyfile=str(self.key), **options)
@@ -74,6 +76,9 @@ def make_certs(directory: Path) -> Certs:
     client_ext = "extendedKeyUsage=clientAuth\n"
     _signed(directory, "client", "/C=DE/O=wsgikit test/CN=alice", client_ext, ca)
     _key(directory / "stray.key")
+    names = ",".join(f"DNS:name{i}.wsgikit.test" for i in range(1500))
+    big_ext = f"subjectAltName=DNS:localhost,IP:127.0.0.1,{names}\n"
+    _signed(directory, "big", "/CN=localhost", big_ext, ca)
     return Certs(
         ca=ca,
         cert=directory / "server.pem",
@@ -83,6 +88,8 @@ def make_certs(directory: Path) -> Certs:
         client_cert=directory / "client.pem",
         client_key=directory / "client.key",
         stray_key=directory / "stray.key",
+        big_cert=directory / "big.pem",
+        big_key=directory / "big.key",
     )
 
 
