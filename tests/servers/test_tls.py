@@ -266,6 +266,19 @@ def test_big_streamed_download_over_tls(serve_tls: Any, certs: Certs) -> None:
     assert hashlib.sha256(data).hexdigest() == expected
 
 
+def test_one_big_body_part_goes_out_in_capped_writes(serve_tls: Any, certs: Certs) -> None:
+    body = bytes(range(256)) * 40_000  # 10 MB in one part: many writes of at most 256 KiB
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    with serve_tls(app, certs) as srv:
+        assert fetch(srv, certs)[1] == body
+
+
 def test_big_upload_echoed_over_tls(serve_tls: Any, certs: Certs) -> None:
     body = bytes(range(256)) * 20_000  # 5 MB up and down
     with serve_tls(echo, certs) as srv:

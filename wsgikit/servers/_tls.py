@@ -226,12 +226,13 @@ class TLSSocket(ssl.SSLSocket):
                 raise BlockingIOError("the TLS handshake waits for the client to read") from None
         out = bytearray()
         for buffer in buffers:
-            out += buffer
+            room = _WRITE_CAP - len(out)
+            if not out and len(buffer) >= room:
+                return self.send(buffer)  # a big first buffer goes without a copy (send caps it)
+            out += memoryview(buffer)[:room]
             if len(out) >= _WRITE_CAP:
                 break
-        if not out:
-            return 0
-        return self.send(out)
+        return self.send(out) if out else 0
 
     def shutdown(self, how: int) -> None:
         """Send close_notify (RFC 8446 §6.1) if the socket takes it, then shut TCP down."""

@@ -402,6 +402,10 @@ class Server(EventServer):
     ``write_buffer``...) are those of :class:`~wsgikit.servers._loop.EventServer`. With
     ``buffer_bodies`` (the default) ``Expect: 100-continue`` is answered when the head arrives
     and the loop reads the body; without it (streaming, threads only) when the app first reads.
+
+    ``tls`` (a :class:`~wsgikit.servers._tls.TLSConfig`): every bind speaks HTTPS;
+    :meth:`reload_tls` reads its files again. ``redirect_https``: more binds, plain HTTP, that
+    redirect every request to ``https://host:https_port`` (default: the first bind's port).
     """
 
     connection_class = HTTPConnection
@@ -418,8 +422,8 @@ class Server(EventServer):
         https_port: int | None = None,
         **options: Any,
     ) -> None:
-        if redirect_https and tls is None and https_port is None:
-            raise ValueError("redirect_https needs tls (or https_port: where HTTPS is served)")
+        if redirect_https and https_port is None and (tls is None or not binds):
+            raise ValueError("redirect_https needs tls binds (or https_port: where HTTPS is)")
         self.tls = tls
         super().__init__(app, [*binds, *redirect_https], **options)
         self.limits = limits or Limits()
