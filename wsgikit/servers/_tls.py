@@ -35,6 +35,7 @@ CLIENT_CERT = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required":
 # One SSL_write's worth: a write that found the socket full must be retried with the same bytes
 # (OpenSSL, SSL_write(3)), so every write of the same queue starts with the same, capped, prefix.
 _WRITE_CAP = 256 << 10
+_RECORD = 16384  # the most plaintext one TLS record carries (RFC 8446 §5.1)
 # The names mod_ssl uses in SSL_CLIENT_S_DN (RFC 4514 short names where there is one).
 _DN_NAMES = {
     "commonName": "CN",
@@ -195,9 +196,11 @@ class TLSSocket(ssl.SSLSocket):
             return data
         parts = [data]
         size = len(data)
-        # One SSL_read gives one record (16 KiB at most): read on while records are there, and
-        # always empty what OpenSSL decrypted but we did not take (pending()).
-        while size < buflen or self.pending():
+        # Always empty what OpenSSL decrypted but we did not take (pending()): epoll cannot see
+        # it. One SSL_read gives one record (16 KiB at most): after a full one (an upload), take
+        # the records that follow too, one loop turn for up to ``buflen`` bytes as without TLS.
+        bulk = size >= _RECORD
+        while self.pending() or (bulk and size < buflen):
             try:
                 more = super().recv(max(buflen - size, self.pending(), 1))
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
