@@ -77,7 +77,9 @@ class TLSConfig:
         if min_version not in MIN_VERSIONS:
             raise TLSError(f"min_version must be 1.2 or 1.3, got {min_version!r}")
         if client_cert != "none" and not ca_certs:
-            raise TLSError(f"client certificates {client_cert}: give the CAs with ca_certs")
+            raise TLSError(
+                f"client certificates {client_cert} need ca_certs (--ca-certs): the CAs to trust"
+            )
         if ca_certs and client_cert == "none":
             raise TLSError("ca_certs is only used with client certificates optional or required")
         self.certfile = certfile
@@ -285,16 +287,25 @@ def _escape(value: str) -> str:
 
 SETTINGS = (
     Setting("certfile", str, None, "TLS: serve HTTPS with this PEM certificate (chain)"),
-    Setting("keyfile", str, None, "TLS: the certificate's private key (default: in certfile)"),
+    Setting(
+        "keyfile", str, None, "TLS: the certificate's private key, if it is not in the certfile"
+    ),
     Setting("ca_certs", str, None, "TLS: CA certificates (PEM) client certificates must chain to"),
     Setting(
         "client_cert",
         str,
         "none",
-        "TLS: ask clients for a certificate (needs --ca-certs); its subject is SSL_CLIENT_S_DN",
+        "TLS: none, optional or required: ask clients for a certificate (needs --ca-certs); "
+        "its subject goes into the environ as SSL_CLIENT_S_DN",
         choices=tuple(CLIENT_CERT),
     ),
-    Setting("tls_min_version", str, "1.2", "TLS: the oldest version", choices=tuple(MIN_VERSIONS)),
+    Setting(
+        "tls_min_version",
+        str,
+        "1.2",
+        "TLS: the oldest version, 1.2 or 1.3",
+        choices=tuple(MIN_VERSIONS),
+    ),
     Setting("ciphers", str, None, "TLS: OpenSSL cipher list for TLS 1.2"),
     Setting(
         "redirect_https",
