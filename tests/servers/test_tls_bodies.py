@@ -15,8 +15,12 @@ from tests.body_client import Case, cases, check_answer, check_contract, matrix,
 from tests.body_contract import READERS, contract_app
 from tests.servers.tls_helpers import Certs, client_context, tls_running
 
-MODES: dict[str, dict[str, Any]] = {"threads": {}, "inline": {"threads": 0}}
-MATRIX = matrix({mode: cases(big_chunked=True) for mode in MODES})
+MODES: dict[str, dict[str, Any]] = {
+    "threads": {},
+    "inline": {"threads": 0},
+    "stream": {"buffer_bodies": False},  # a pool thread reads the body through TLS as it comes
+}
+MATRIX = matrix({mode: cases(big_chunked=True, one_read=mode != "stream") for mode in MODES})
 
 
 @pytest.fixture(scope="module")
