@@ -159,7 +159,7 @@ def test_stalled_handshakes_hold_no_thread(certs: Certs) -> None:
                 sock.close()
 
 
-def test_failed_handshake_is_logged_and_closed(
+def test_plain_http_on_a_tls_port_gets_a_plain_400_and_a_log_line(
     serve_tls: Any, certs: Certs, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "wsgikit.error")
@@ -168,7 +168,20 @@ def test_failed_handshake_is_logged_and_closed(
         socket.create_connection((srv.host, srv.port), timeout=10) as sock,
     ):
         sock.sendall(b"GET / HTTP/1.1\r\nHost: plain-http-on-a-tls-port\r\n\r\n")
-        assert read_all(sock)[:1] in (b"", b"\x15")  # nothing, or a TLS alert, never HTTP
+        assert read_all(sock).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        assert wait_for(lambda: "TLS handshake with 127.0.0.1 failed" in caplog.text)
+
+
+def test_a_broken_client_hello_is_logged_and_closed(
+    serve_tls: Any, certs: Certs, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "wsgikit.error")
+    with (
+        serve_tls(hello, certs) as srv,
+        socket.create_connection((srv.host, srv.port), timeout=10) as sock,
+    ):
+        sock.sendall(b"\x16\x03\x01\x00\x05hello")  # a handshake record that is no ClientHello
+        assert not read_all(sock).startswith(b"HTTP")  # a TLS alert at most
         assert wait_for(lambda: "TLS handshake with 127.0.0.1 failed" in caplog.text)
 
 

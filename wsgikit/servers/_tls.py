@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import ssl
 from collections.abc import Iterable
@@ -35,6 +36,11 @@ CLIENT_CERT = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required":
 # One SSL_write's worth: a write that found the socket full must be retried with the same bytes
 # (OpenSSL, SSL_write(3)), so every write of the same queue starts with the same, capped, prefix.
 _WRITE_CAP = 256 << 10
+_PLAIN_BODY = b"400 Bad Request: this port speaks HTTPS; use https://\n"
+_PLAIN_HTTP_ANSWER = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_PLAIN_BODY), _PLAIN_BODY)
+)
 _RECORD = 16384  # the most plaintext one TLS record carries (RFC 8446 §5.1)
 # The names mod_ssl uses in SSL_CLIENT_S_DN (RFC 4514 short names where there is one).
 _DN_NAMES = {
@@ -179,6 +185,9 @@ class TLSSocket(ssl.SSLSocket):
         except ssl.SSLError as exc:
             peer = self.environ.get("REMOTE_ADDR", "-") if self.environ else "-"
             error_log.info("TLS handshake with %s failed: %s", peer, exc.reason or exc)
+            if exc.reason == "HTTP_REQUEST":  # say so in plain HTTP, as nginx does (its 497)
+                with contextlib.suppress(OSError):
+                    os.write(self.fileno(), _PLAIN_HTTP_ANSWER)
             raise
         self.handshaken = True
         if self.environ is not None:
