@@ -214,8 +214,8 @@ class TLSSocket(ssl.SSLSocket):
         while self.pending() or (bulk and size < buflen):
             try:
                 more = super().recv(max(buflen - size, self.pending(), 1))
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                break
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                break  # BlockingIOError: after shutdown() (lingering) the reads are plain TCP
             if not more:
                 break
             parts.append(more)
