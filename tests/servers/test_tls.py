@@ -267,6 +267,19 @@ def test_recv_empties_what_openssl_decrypted(certs: Certs) -> None:
     client.close()
 
 
+def test_connection_close_ends_with_close_notify(serve_tls: Any, certs: Certs) -> None:
+    """Not a bare TCP close: a strict client (no ragged EOFs) reads a clean end."""
+    with serve_tls(hello, certs) as srv:
+        raw = socket.create_connection((srv.host, srv.port), timeout=10)
+        ctx = client_context(certs)
+        with ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False) as sock:
+            sock.sendall(GET_CLOSE)
+            data = b""
+            while more := sock.recv(65536):  # SSLEOFError without close_notify
+                data += more
+    assert body_of(data) == b"Hello, /x"
+
+
 def test_keep_alive_over_tls(serve_tls: Any, certs: Certs) -> None:
     with serve_tls(hello, certs) as srv, srv.tls_connect() as sock:
         for i in range(5):
