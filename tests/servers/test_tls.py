@@ -397,6 +397,25 @@ def test_client_certificates_need_a_ca(certs: Certs) -> None:
         certs.config(client_cert="required")
 
 
+def test_ciphers_choose_the_tls12_cipher(serve_tls: Any, certs: Certs) -> None:
+    cipher = "ECDHE-ECDSA-CHACHA20-POLY1305"
+    ctx = client_context(certs)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with serve_tls(cipher_app, certs, tls=certs.config(ciphers=cipher)) as srv:
+        with srv.tls_connect(ctx=ctx) as sock:
+            sock.sendall(GET_CLOSE)
+            got = json.loads(body_of(read_all(sock)))
+    assert got == {"SSL_PROTOCOL": "TLSv1.2", "SSL_CIPHER": cipher}
+
+
+def cipher_app(environ: Any, start_response: Any) -> list[bytes]:
+    body = json.dumps({k: environ[k] for k in ("SSL_PROTOCOL", "SSL_CIPHER")}).encode()
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
 def test_tls13_minimum_refuses_a_tls12_client(serve_tls: Any, certs: Certs) -> None:
     ctx = client_context(certs)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
