@@ -28,7 +28,8 @@ from tests.servers.tls_helpers import (
     client_context,
     tls_running,
 )
-from wsgikit.servers._tls import TLSConfig, TLSError, distinguished_name
+from wsgikit.servers._tls import TLSConfig, TLSError
+from wsgikit.servers._tls_environ import distinguished_name
 
 GET = b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"
 GET_CLOSE = b"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"

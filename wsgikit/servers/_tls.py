@@ -26,6 +26,7 @@ from typing import Any
 from wsgikit._binds import parse_bind
 from wsgikit.config import Config, ConfigError, Setting
 from wsgikit.servers._connection import WantWrite
+from wsgikit.servers._tls_environ import tls_environ
 
 __all__ = ["SETTINGS", "TLSConfig", "TLSError", "TLSSocket", "tls_options"]
 
@@ -42,18 +43,6 @@ _PLAIN_HTTP_ANSWER = (
     b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_PLAIN_BODY), _PLAIN_BODY)
 )
 _RECORD = 16384  # the most plaintext one TLS record carries (RFC 8446 §5.1)
-# The names mod_ssl uses in SSL_CLIENT_S_DN (RFC 4514 short names where there is one).
-_DN_NAMES = {
-    "commonName": "CN",
-    "countryName": "C",
-    "localityName": "L",
-    "stateOrProvinceName": "ST",
-    "organizationName": "O",
-    "organizationalUnitName": "OU",
-    "streetAddress": "STREET",
-    "domainComponent": "DC",
-    "userId": "UID",
-}
 
 
 class TLSError(ValueError):
@@ -255,41 +244,6 @@ class TLSSocket(ssl.SSLSocket):
             with contextlib.suppress(OSError, ValueError):
                 self.unwrap()
         super().shutdown(how)
-
-
-def tls_environ(sock: ssl.SSLSocket) -> dict[str, str]:
-    """mod_ssl's names for the connection: SSL_PROTOCOL, SSL_CIPHER, and the client
-    certificate's SSL_CLIENT_S_DN / SSL_CLIENT_I_DN with SSL_CLIENT_VERIFY (SUCCESS or NONE)."""
-    found: dict[str, str] = {"SSL_CLIENT_VERIFY": "NONE"}
-    version = sock.version()
-    if version:
-        found["SSL_PROTOCOL"] = version
-    cipher = sock.cipher()
-    if cipher:
-        found["SSL_CIPHER"] = cipher[0]
-    cert = sock.getpeercert()  # only a verified certificate is returned (with a CA)
-    if cert:
-        found["SSL_CLIENT_VERIFY"] = "SUCCESS"
-        found["SSL_CLIENT_S_DN"] = distinguished_name(cert.get("subject", ()))
-        found["SSL_CLIENT_I_DN"] = distinguished_name(cert.get("issuer", ()))
-    return found
-
-
-def distinguished_name(rdns: Any) -> str:
-    """RFC 4514 text (most specific first, as mod_ssl): ``CN=alice,O=Example,C=DE``."""
-    parts = []
-    for rdn in reversed(rdns):
-        parts.append("+".join(f"{_DN_NAMES.get(k, k)}={_escape(v)}" for k, v in rdn))
-    return ",".join(parts)
-
-
-def _escape(value: str) -> str:
-    out = "".join("\\" + c if c in ',+"\\<>;=' else c for c in value)
-    if out[:1] in ("#", " "):
-        out = "\\" + out
-    if out.endswith(" "):
-        out = out[:-1] + "\\ "
-    return out
 
 
 # -- command-line settings (spliced into cli.SERVE) ------------------------------------------------
