@@ -8,6 +8,9 @@ are answered in order::
 
     server = Server(app, ["127.0.0.1:8000"], threads=8, limits=Limits(max_body_size=10 << 20))
     server.run()            # until server.stop() or, under serve(), SIGINT/SIGTERM
+
+With ``tls=TLSConfig(certfile=..., keyfile=...)`` (:mod:`wsgikit.servers._tls`) the binds speak
+HTTPS, the handshakes running on the loop like any read.
 """
 
 from __future__ import annotations
