@@ -3,11 +3,14 @@
 Every server runs the same app in its own process pinned to core 0; wrk runs pinned to core 1, with
 the same duration and connections for all, in one run; the servers take turns over a few rounds
 and each one's best round counts. Prints req/s, p99 latency and the ratio to
-waitress; then the C10K check (10,000 idle keep-alive connections while wrk drives 50 active
-ones) and the big-body check (1 GiB up and down, the server's peak RSS growth)::
+waitress; then TLS (wsgikit against gunicorn gthread with ``--certfile/--keyfile``, the same
+self-signed certificate made with the openssl CLI, keep-alive hello over https), the C10K check
+(10,000 idle keep-alive connections while wrk drives 50 active ones) and the big-body check
+(1 GiB up and down, the server's peak RSS growth)::
 
     python benchmarks/http_server.py                    # everything (about 4 minutes)
     python benchmarks/http_server.py --rounds 1 --skip-c10k --skip-bigbody
+    python benchmarks/http_server.py --skip-throughput --skip-c10k --skip-bigbody  # TLS only
 
 Needs: wrk and taskset (Debian: wrk, util-linux), pip install waitress gunicorn cheroot.
 """
@@ -23,6 +26,7 @@ import selectors
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,7 +35,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ["wsgikit-threads", "wsgikit-inline", "waitress", "gunicorn-gthread", "cheroot"]
 APPS = {"hello": "/", "realistic": "/api/items?page=2"}
+TLS_SERVERS = ["wsgikit-threads-tls", "wsgikit-inline-tls", "gunicorn-gthread-tls"]
 SERVER_CORE, CLIENT_CORE = "0", "1"
+TLS_DIR = "BENCH_TLS_DIR"  # environment: where cert.pem and key.pem are, for the server child
 
 
 # -- the server side (run in a child process) ------------------------------------------------------
@@ -62,11 +68,16 @@ def run_server(kind: str, app_name: str, port: int, idle_timeout: float) -> None
     import apps
 
     app = _big if app_name == "big" else getattr(apps, app_name)
+    tls_dir = os.environ.get(TLS_DIR) if kind.endswith("-tls") else None
+    cert, key = (f"{tls_dir}/cert.pem", f"{tls_dir}/key.pem") if tls_dir else ("", "")
+    kind = kind.removesuffix("-tls")
     if kind.startswith("wsgikit"):
+        from wsgikit.servers._tls import TLSConfig
         from wsgikit.servers.http import serve
 
         threads = 0 if kind == "wsgikit-inline" else 8
-        serve(app, [f"127.0.0.1:{port}"], threads=threads, idle_timeout=idle_timeout)
+        tls = TLSConfig(certfile=cert, keyfile=key) if cert else None
+        serve(app, [f"127.0.0.1:{port}"], threads=threads, idle_timeout=idle_timeout, tls=tls)
     elif kind == "waitress":
         import waitress
 
@@ -85,6 +96,7 @@ def run_server(kind: str, app_name: str, port: int, idle_timeout: float) -> None
             [
                 sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "8", "-w", "1",
                 "-b", f"127.0.0.1:{port}", "--log-level", "warning", f"benchmarks.apps:{app_name}",
+                *(["--certfile", cert, "--keyfile", key] if cert else []),
             ],
         )  # fmt: skip
     else:
@@ -124,11 +136,13 @@ def server(kind: str, app: str, idle_timeout: float = 30.0) -> Iterator[tuple[in
             proc.wait()
 
 
-def wrk(port: int, path: str, duration: int, connections: int) -> tuple[float, float]:
+def wrk(
+    port: int, path: str, duration: int, connections: int, scheme: str = "http"
+) -> tuple[float, float]:
     """(req/s, p99 latency in ms) from one wrk run pinned to the client core."""
     command = [
         "taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
-        "--latency", "-H", "Accept-Encoding: gzip", f"http://127.0.0.1:{port}{path}",
+        "--latency", "-H", "Accept-Encoding: gzip", f"{scheme}://127.0.0.1:{port}{path}",
     ]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -168,6 +182,38 @@ def throughput_table(duration: int, connections: int, servers: list[str], rounds
         base = results.get("waitress", (float("nan"), 0.0))[0]
         for kind, (rate, p99) in results.items():
             print(f"| {app} | {kind} | {rate:,.0f} | {p99:.2f} | {rate / base:.2f}x |")
+
+
+def tls_table(duration: int, connections: int, rounds: int) -> None:
+    """Keep-alive hello over https: wsgikit (threads, inline) against gunicorn gthread, the
+    same self-signed P-256 certificate, best of ``rounds`` as in the throughput table."""
+    print(
+        f"\n## TLS (hello over https, best of {rounds} rounds of wrk -t1 -c{connections} "
+        f"-d{duration}s; server on core 0, wrk on 1)\n"
+    )
+    print("| server | req/s | p99 ms | vs gunicorn |\n|---|---:|---:|---:|")
+    results: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory() as directory:
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{directory}/key.pem",
+                "-out", f"{directory}/cert.pem", "-subj", "/CN=localhost", "-days", "1",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        os.environ[TLS_DIR] = directory
+        for _ in range(rounds):
+            for kind in TLS_SERVERS:
+                with server(kind, "hello") as (port, _):
+                    wrk(port, "/", 1, connections, "https")  # warm-up
+                    rate, p99 = wrk(port, "/", duration, connections, "https")
+                if rate > results.get(kind, (0.0, 0.0))[0]:
+                    results[kind] = (rate, p99)
+    base = results.get("gunicorn-gthread-tls", (float("nan"), 0.0))[0]
+    for kind, (rate, p99) in results.items():
+        print(f"| {kind} | {rate:,.0f} | {p99:.2f} | {rate / base:.2f}x |")
 
 
 def hold_idle(port: int, count: int) -> list[socket.socket]:
@@ -254,12 +300,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle", type=int, default=10_000)
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-tls", action="store_true")
     parser.add_argument("--skip-c10k", action="store_true")
     parser.add_argument("--skip-bigbody", action="store_true")
     opts = parser.parse_args(args)
     print(f"# benchmarks/http_server.py — Python {sys.version.split()[0]}, {os.cpu_count()} cores")
     if not opts.skip_throughput:
         throughput_table(opts.duration, opts.connections, opts.servers.split(","), opts.rounds)
+    if not opts.skip_tls:
+        tls_table(opts.duration, opts.connections, opts.rounds)
     if not opts.skip_c10k:
         c10k(opts.duration, opts.idle)
     if not opts.skip_bigbody:

@@ -17,7 +17,7 @@ import json
 import select
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import cycle
 from typing import Any
@@ -37,6 +37,7 @@ WRITE_SIZES = (3, 5000, 1, 70_001, 12, 33_333, 999, 262_147)  # sizes of each se
 PAUSE = 0.003  # seconds after each of the first PAUSED writes, then after every 8th
 PAUSED = 24
 CONTINUE_WAIT = 1.0  # curl sends the body anyway after 1 s without an answer
+Connect = Callable[[str, int], socket.socket]  # opens the client's connection (TCP or TLS)
 
 
 @dataclass
@@ -117,10 +118,14 @@ def _param(case: Case) -> Any:
     return pytest.param(case, id=case.ident)
 
 
-def send(host: str, port: int, case: Case, prefix: str = "") -> Answer:
+def send(
+    host: str, port: int, case: Case, prefix: str = "", connect: Connect | None = None
+) -> Answer:
     """Upload ``case``'s body as it says, to the contract app at ``prefix``."""
     target = case.target(prefix)
-    return post(host, port, target, case.body, chunked=case.chunked, expect=case.expect)
+    return post(
+        host, port, target, case.body, chunked=case.chunked, expect=case.expect, connect=connect
+    )
 
 
 def check_answer(answer: Answer, case: Case) -> None:
@@ -129,9 +134,11 @@ def check_answer(answer: Answer, case: Case) -> None:
     check(answer.json(), case.body, case.reader)
 
 
-def post_contract(host: str, port: int, mode: str, prefix: str = "") -> Answer:
+def post_contract(
+    host: str, port: int, mode: str, prefix: str = "", connect: Connect | None = None
+) -> Answer:
     """The contract's body (Content-Length, sent in uneven pieces) read with ``mode``."""
-    return post(host, port, f"{prefix}/?mode={mode}", lines_body())
+    return post(host, port, f"{prefix}/?mode={mode}", lines_body(), connect=connect)
 
 
 def check_contract(answer: Answer, mode: str) -> None:
@@ -149,15 +156,16 @@ def post(
     chunked: bool = False,
     expect: bool = False,
     headers: dict[str, str] | None = None,
+    connect: Connect | None = None,
 ) -> Answer:
-    """POST ``body`` to ``target`` on one new connection; the final answer."""
+    """POST ``body`` to ``target`` on one new connection (``connect(host, port)``, TCP by
+    default; a TLS client socket for HTTPS); the final answer."""
     head = [f"POST {target} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
     head += [f"{k}: {v}" for k, v in (headers or {"Content-Type": "text/plain"}).items()]
     head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(body)}")
     if expect:
         head.append("Expect: 100-continue")
-    with socket.create_connection((host, port), timeout=60) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with (connect or _tcp)(host, port) as sock:
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         rfile = sock.makefile("rb")
         got_continue = False
@@ -172,6 +180,12 @@ def post(
             got_continue = True
             status, fields = _read_head(rfile)
         return Answer(status, fields, _read_body(rfile, fields), got_continue)
+
+
+def _tcp(host: str, port: int) -> socket.socket:
+    sock = socket.create_connection((host, port), timeout=60)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def _chunked(body: bytes) -> bytes:

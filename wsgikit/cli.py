@@ -39,6 +39,8 @@ from wsgikit.config import (
 )
 from wsgikit.loader import LoadError, load_app, prepare_sys_path
 from wsgikit.servers import ajp
+from wsgikit.servers._tls import SETTINGS as TLS
+from wsgikit.servers._tls import tls_options
 from wsgikit.types import WSGIApplication
 
 __all__ = ["COMMANDS", "Command", "main"]
@@ -132,6 +134,7 @@ SERVE = (
     ),
     *PROXIES,
     PROXY_PROTOCOL,
+    *TLS,
 )
 
 CHECK = (
@@ -195,7 +198,8 @@ def _start(command: str, settings: Config, build: Callable[[], Any]) -> int:
     except (BindError, PollerError) as exc:
         print(f"wsgikit {command}: error: {exc}", file=sys.stderr)
         return 1
-    where = ", ".join(describe(sock, server.scheme) for sock, _ in server.listeners.values())
+    listeners = server.listeners.values()
+    where = ", ".join(describe(sock, server.scheme_of(info)) for sock, info in listeners)
     print(f"Serving {settings['app']} on {where}", flush=True)
     run_until_signal(server)
     print("Stopped.", flush=True)
@@ -222,6 +226,7 @@ def _run_serve(app: WSGIApplication, settings: Config) -> int:
             _serve_binds(settings),
             server_header=settings["server_header"] or None,
             limits=limits,
+            **tls_options(settings),
             **_loop_options(settings),
         ),
     )

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.servers.helpers import running
+from tests.servers.tls_helpers import Certs, make_certs, tls_running
 
 
 @pytest.fixture(params=[pytest.param(4, id="threads"), pytest.param(0, id="inline")])
@@ -29,5 +30,22 @@ def fcgi_serve(request: pytest.FixtureRequest) -> Callable[..., Any]:
     def start(app: Any, **options: Any) -> Any:
         options.setdefault("threads", request.param)
         return fcgi_running(app, **options)
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    """A CA, server and client certificates (openssl CLI), made once per session."""
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(params=[pytest.param(4, id="threads"), pytest.param(0, id="inline")])
+def serve_tls(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``with serve_tls(app, certs, **options) as srv:`` with TLS, thread-pool and inline."""
+
+    def start(app: Any, certs: Certs, **options: Any) -> Any:
+        options.setdefault("threads", request.param)
+        return tls_running(app, certs, **options)
 
     return start

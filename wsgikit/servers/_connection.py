@@ -34,6 +34,7 @@ __all__ = [
     "WAIT",
     "WRITE",
     "Connection",
+    "WantWrite",
 ]
 
 RECV_SIZE = 65536
@@ -44,6 +45,12 @@ RESUME = 4  # after WRITE: go on with a paused response once enough of what wait
 WAIT, DISPATCH, REJECT = 0, 1, 2  # what on_data asks the loop to do
 _MAX_HELD = 64  # parts one connection may hold for the end of the turn
 _IOV_MAX = 1024  # buffers one sendmsg() takes (Linux UIO_MAXIOV)
+_FILE_READ = 256 << 10  # bytes a socket the kernel cannot sendfile() to reads from a file at once
+
+
+class WantWrite(BlockingIOError):
+    """A read found that the socket must write first (a TLS handshake whose flight the client
+    has not read): the loop waits until it can write, and ``write_some`` goes on."""
 
 
 def _join_send(sock: socket.socket, parts: Sequence[bytes | memoryview]) -> int:
@@ -237,6 +244,8 @@ class Connection:
                 raise BlockingIOError("earlier bytes still wait for the client")
         else:
             self.drain()
+        if type(self.sock) is not socket.socket:  # TLS: the kernel cannot encrypt what it sends
+            return self._send_read(file, offset, count, inline)
         done = 0
         in_fd = file.fileno()
         while done < count:
@@ -252,6 +261,24 @@ class Connection:
             if sent == 0:
                 break  # the file is shorter than it was: the engine sees the shortfall
             done += sent
+        return done
+
+    def _send_read(self, file: IO[bytes], offset: int, count: int, inline: bool) -> int:
+        """sendfile() for a socket that is not the kernel's (TLS): read the file and send().
+
+        Inline, it stops once the socket did not take a piece (the engine pauses the response
+        and calls again when the client read); a pool thread waits in send() past write_buffer.
+        """
+        done = 0
+        in_fd = file.fileno()
+        while done < count:
+            data = os.pread(in_fd, min(_FILE_READ, count - done), offset + done)
+            if not data:
+                break  # the file is shorter than it was: the engine sees the shortfall
+            self.send(data)
+            done += len(data)
+            if inline and self.unsent:
+                break
         return done
 
     def wait(self, mask: int, timeout: float) -> None:

@@ -37,6 +37,7 @@ from wsgikit.servers._connection import (
     RESUME,
     WRITE,
     Connection,
+    WantWrite,
 )
 from wsgikit.servers._listen import BindError, describe, open_listener, parse_bind
 from wsgikit.servers._poller import Poller, poller_class, raise_fd_limit
@@ -174,6 +175,10 @@ class EventServer:
             multiprocess=self.multiprocess,
         )
 
+    def scheme_of(self, info: ConnectionInfo) -> str:
+        """What a listener speaks, for log lines (``https`` on a TLS port of the HTTP server)."""
+        return self.scheme
+
     @property
     def addresses(self) -> list[Any]:
         """The bound addresses (``getsockname()`` of each listener), e.g. to learn port 0's port."""
@@ -204,8 +209,8 @@ class EventServer:
             thread = threading.Thread(target=self._work, name=name, daemon=True)
             thread.start()
             self._pool.append(thread)
-        for sock, _ in self.listeners.values():
-            error_log.info("listening on %s", describe(sock, self.scheme))
+        for sock, info in self.listeners.values():
+            error_log.info("listening on %s", describe(sock, self.scheme_of(info)))
         restore = take_signals(poller.wake_write_fd)
         try:
             self._loop()
@@ -340,7 +345,9 @@ class EventServer:
             conn = self.connection_class(
                 self, sock, info.for_peer(peer if isinstance(peer, tuple) else None)
             )
-            conn.deadline = time.monotonic() + self.idle_timeout
+            # A connection that starts reading (a TLS handshake) has the header timeout.
+            timeout = self.header_timeout if conn.reading else self.idle_timeout
+            conn.deadline = time.monotonic() + timeout
             self.conns[conn.fd] = conn
             self.poller.register(conn.fd, self._mask)
 
@@ -383,6 +390,10 @@ class EventServer:
     def _on_readable(self, conn: Connection) -> None:
         try:
             data = conn.sock.recv(RECV_SIZE)
+        except WantWrite:  # TLS: our handshake flight waits for the client; write_some goes on
+            conn.unsent.append(b"")
+            self.write_later(conn, READ)
+            return
         except BlockingIOError:
             self.arm(conn)
             return

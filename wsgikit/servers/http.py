@@ -8,6 +8,9 @@ are answered in order::
 
     server = Server(app, ["127.0.0.1:8000"], threads=8, limits=Limits(max_body_size=10 << 20))
     server.run()            # until server.stop() or, under serve(), SIGINT/SIGTERM
+
+With ``tls=TLSConfig(certfile=..., keyfile=...)`` (:mod:`wsgikit.servers._tls`) the binds speak
+HTTPS, the handshakes running on the loop like any read.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ from wsgikit.gateway import (
 from wsgikit.servers._accesslog import access_log, log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, RESUME, WAIT, Connection
+from wsgikit.servers._https_redirect import REDIRECT_PORT, redirecting
 from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.servers._proxied import apply_proxies
+from wsgikit.servers._tls import TLSConfig
 from wsgikit.types import WSGIApplication
 
 __all__ = ["HTTPConnection", "Limits", "Server", "serve"]
@@ -114,8 +119,12 @@ class HTTPConnection(Connection):
 
     server: Server
 
-    def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
+    def __init__(self, server: Server, sock: socket.socket, info: ConnectionInfo) -> None:
+        tls = server.tls if info.base["wsgi.url_scheme"] == "https" else None
+        if tls is not None:  # the handshake runs in the first reads, within the header timeout
+            sock = tls.wrap(sock, info.base)
         super().__init__(server, sock, info)
+        self.reading = tls is not None
         self.parser = RequestParser(self.server.limits)
         self.queue: deque[RequestHead | _Request | _Failure] = deque()
         self.receiving: _Request | None = None
@@ -398,6 +407,10 @@ class Server(EventServer):
     ``write_buffer``...) are those of :class:`~wsgikit.servers._loop.EventServer`. With
     ``buffer_bodies`` (the default) ``Expect: 100-continue`` is answered when the head arrives
     and the loop reads the body; without it (streaming, threads only) when the app first reads.
+
+    ``tls`` (a :class:`~wsgikit.servers._tls.TLSConfig`): every bind speaks HTTPS;
+    :meth:`reload_tls` reads its files again. ``redirect_https``: more binds, plain HTTP, that
+    redirect every request to ``https://host:https_port`` (default: the first bind's port).
     """
 
     connection_class = HTTPConnection
@@ -409,13 +422,36 @@ class Server(EventServer):
         *,
         limits: Limits | None = None,
         server_header: str | None = "wsgikit",
+        tls: TLSConfig | None = None,
+        redirect_https: Sequence[str] = (),
+        https_port: int | None = None,
         **options: Any,
     ) -> None:
-        super().__init__(app, binds, **options)
+        if redirect_https and https_port is None and (tls is None or not binds):
+            raise ValueError("redirect_https needs tls binds (or https_port: where HTTPS is)")
+        self.tls = tls
+        super().__init__(app, [*binds, *redirect_https], **options)
         self.limits = limits or Limits()
         if server_header:
             check_headers([("Server", server_header)])  # a bad value fails here, not per request
         self.server_header = server_header or None
+        infos = [info for _, info in self.listeners.values()]
+        for info in infos[: len(binds)] if tls else ():  # with tls, every bind speaks it
+            info.base.update({"wsgi.url_scheme": "https", "HTTPS": "on"})
+        if redirect_https:
+            port = https_port or int(infos[0].base["SERVER_PORT"])
+            for info in infos[len(binds) :]:
+                info.base[REDIRECT_PORT] = port
+            self.app = redirecting(app)
+
+    def scheme_of(self, info: ConnectionInfo) -> str:
+        return str(info.base["wsgi.url_scheme"])
+
+    def reload_tls(self) -> None:
+        """Read the certificate, key and CA files again for the connections to come (HUP);
+        open connections go on with the old ones. TLSError (old context kept) if one is bad."""
+        if self.tls is not None:
+            self.tls.reload()
 
 
 def serve(app: WSGIApplication, binds: Sequence[str], **options: Any) -> None:
