@@ -21,7 +21,6 @@ import socket
 from wsgikit._proxyproto import ProxyProtocolError, parse_header, sniff
 from wsgikit.gateway import ConnectionInfo
 from wsgikit.servers._connection import REJECT, WAIT
-from wsgikit.servers._loop import EventServer
 from wsgikit.servers.http import HTTPConnection, Server
 
 __all__ = ["ProxyProtocolConnection", "ProxyProtocolServer"]
@@ -35,7 +34,7 @@ class ProxyProtocolConnection(HTTPConnection):
 
     __slots__ = ("preface", "problem")
 
-    def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
+    def __init__(self, server: Server, sock: socket.socket, info: ConnectionInfo) -> None:
         super().__init__(server, sock, info)
         self.preface: bytes | None = b""
         self.problem: tuple[int, str] | None = None
