@@ -63,6 +63,16 @@ _gather: Callable[[socket.socket, Sequence[bytes | memoryview]], int] = getattr(
 )
 
 
+def _own_sendmsg(sock: socket.socket, parts: Sequence[bytes | memoryview]) -> int:
+    """A socket class's own sendmsg (TLS: the unbound kernel one would send plaintext)."""
+    return sock.sendmsg(parts)
+
+
+def gather_for(sock: socket.socket) -> Callable[[socket.socket, Sequence[bytes | memoryview]], int]:
+    """The gather write for ``sock``: the unbound kernel call only for a plain socket."""
+    return _gather if type(sock) is socket.socket else _own_sendmsg
+
+
 class Connection:
     """A client connection: socket I/O helpers plus the protocol hooks subclasses fill in."""
 
@@ -151,7 +161,7 @@ class Connection:
             if len(parts) == 1:
                 sent = sock.send(parts[0])
             else:  # what sendmsg() cannot take at once waits in unsent
-                sent = _gather(sock, parts[:_IOV_MAX] if len(parts) > _IOV_MAX else parts)
+                sent = gather_for(sock)(sock, parts[:_IOV_MAX] if len(parts) > _IOV_MAX else parts)
         except BlockingIOError:
             sent = 0
         total = 0
@@ -220,7 +230,7 @@ class Connection:
         """Write what waits, without blocking; True when nothing is left (OSError: client gone)."""
         unsent = self.unsent
         try:
-            sent = _gather(self.sock, unsent[:_IOV_MAX])
+            sent = gather_for(self.sock)(self.sock, unsent[:_IOV_MAX])
         except BlockingIOError:
             return False
         self.unsent_size -= sent
