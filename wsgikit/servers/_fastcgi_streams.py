@@ -120,7 +120,13 @@ class StdoutSink:
         self.held: list[Piece] = []
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        result = self.app(environ, start_response)
+        try:
+            result = self.app(environ, start_response)
+        except BaseException:
+            # The engine's error page then goes out with END_REQUEST in one write: sent on its
+            # own, nginx could hand it whole to a client that closes before END_REQUEST comes.
+            self.hold = True
+            raise
         self.hold = type(result) is list or type(result) is tuple
         return result
 
