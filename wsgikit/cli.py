@@ -36,19 +36,37 @@ from wsgikit.config import (
     resolve,
 )
 from wsgikit.loader import LoadError, load_app, prepare_sys_path
+from wsgikit.servers._manager_settings import (
+    inherited_binds,
+    multiprocess,
+    wants_manager,
+    worker_settings,
+)
 from wsgikit.types import WSGIApplication
 
-__all__ = ["COMMANDS", "Command", "main"]
+__all__ = ["COMMANDS", "Command", "Launch", "main"]
+
+Builder = Callable[[WSGIApplication, Sequence[str]], Any]  # (app, binds) -> an EventServer
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a runner gets: the settings, the app's loader (a worker process may be the one to
+    call it) and ``reread()``, which resolves the settings anew (the manager's HUP)."""
+
+    settings: Config
+    load: Callable[[], WSGIApplication]
+    reread: Callable[[], Config]
 
 
 @dataclass(frozen=True)
 class Command:
-    """A subcommand: ``run(app, settings)`` returns the exit status."""
+    """A subcommand: ``run(launch)`` returns the exit status."""
 
     name: str
     help: str
     settings: tuple[Setting, ...]
-    run: Callable[[WSGIApplication, Config], int]
+    run: Callable[[Launch], int]
 
 
 APP = Setting(
@@ -126,6 +144,7 @@ SERVE = (
         "response bytes queued for a slow client before the app waits for it",
         validate=_size,
     ),
+    *worker_settings(),
 )
 
 CHECK = (
@@ -142,9 +161,10 @@ CHECK = (
 )
 
 
-def _run_check(app: WSGIApplication, settings: Config) -> int:
+def _run_check(launch: Launch) -> int:
     """Call the app as a strict server would, under LintMiddleware; report every problem."""
-    problems = check_app(app, settings["path"])
+    settings = launch.settings
+    problems = check_app(launch.load(), settings["path"])
     if problems:
         print(f"{settings['app']}: {problems} problem{'s' if problems > 1 else ''} found")
         return 1
@@ -154,6 +174,10 @@ def _run_check(app: WSGIApplication, settings: Config) -> int:
 
 def _serve_binds(settings: Config) -> list[str]:
     fds = [f"fd://{n}" for n in settings["fd"]]
+    inherited, only = inherited_binds()  # systemd's LISTEN_FDS, or a USR2 re-exec's
+    if only:
+        return inherited
+    fds += inherited
     if fds and settings.source("bind") == "default":
         return fds  # --fd alone: only the inherited sockets, not also the default address
     return [*settings["bind"], *fds]
@@ -173,17 +197,24 @@ def _loop_options(settings: Config) -> dict[str, Any]:
         "shutdown_timeout": settings["timeout_shutdown"],
         "write_buffer": parse_size(settings["write_buffer"]),
         "buffer_bodies": settings["buffer_bodies"],
+        "multiprocess": multiprocess(settings),
     }
 
 
-def _start(command: str, settings: Config, build: Callable[[], Any]) -> int:
-    """Build a server (binding its sockets), print where it listens, run until SIGINT/SIGTERM."""
+def _start(command: str, launch: Launch, builder: Callable[[Config], Builder]) -> int:
+    """Build a server (binding its sockets), print where it listens, run until SIGINT/SIGTERM;
+    or, with --workers (and the settings that need it), run the worker-process manager."""
     from wsgikit.servers._listen import describe  # noqa: PLC0415 (only the servers need it)
     from wsgikit.servers._loop import run_until_signal  # noqa: PLC0415
 
+    settings = launch.settings
     configure_logging(settings["log_level"], access_log=settings["access_log"])
+    if wants_manager(settings):
+        from wsgikit.servers.workers import run_manager  # noqa: PLC0415
+
+        return run_manager(command, launch, builder, _serve_binds(settings))
     try:
-        server = build()
+        server = builder(settings)(launch.load(), _serve_binds(settings))
     except BindError as exc:
         print(f"wsgikit {command}: error: {exc}", file=sys.stderr)
         return 1
@@ -194,8 +225,12 @@ def _start(command: str, settings: Config, build: Callable[[], Any]) -> int:
     return 0
 
 
-def _run_serve(app: WSGIApplication, settings: Config) -> int:
+def _run_serve(launch: Launch) -> int:
     """Serve with the HTTP server until SIGINT/SIGTERM (in-flight requests finish)."""
+    return _start("serve", launch, _http_server)
+
+
+def _http_server(settings: Config) -> Builder:
     from wsgikit.servers.http import Limits, Server  # noqa: PLC0415 (only serve needs them)
 
     body = settings["limit_body"]
@@ -205,16 +240,12 @@ def _run_serve(app: WSGIApplication, settings: Config) -> int:
         max_headers=settings["limit_headers"],
         max_body_size=parse_size(body) if body else None,
     )
-    return _start(
-        "serve",
-        settings,
-        lambda: Server(
-            app,
-            _serve_binds(settings),
-            server_header=settings["server_header"] or None,
-            limits=limits,
-            **_loop_options(settings),
-        ),
+    return lambda app, binds: Server(
+        app,
+        binds,
+        server_header=settings["server_header"] or None,
+        limits=limits,
+        **_loop_options(settings),
     )
 
 
@@ -223,11 +254,11 @@ def _mount_point(text: str) -> None:
         raise ValueError("expected a path starting with / (the mount point), e.g. /app")
 
 
-def _gateway(default_bind: tuple[str, ...], bind_help: str) -> tuple[Setting, ...]:
+def _gateway(default_bind: tuple[str, ...], bind_help: str, skip: str = "") -> tuple[Setting, ...]:
     """Settings shared by ``fcgi`` and ``scgi``: the serve ones that apply, plus the mount."""
     kept = {"fd", "threads", "backlog", "unix_mode", "access_log", "log_level"}
     kept |= {"timeout_header", "timeout_body", "timeout_idle", "timeout_write", "timeout_shutdown"}
-    kept |= {"write_buffer", "buffer_bodies"}
+    kept |= {"write_buffer", "buffer_bodies"} | {s.name for s in worker_settings()}
     bind = Setting("bind", list, default_bind, bind_help, validate=parse_bind, metavar="ADDR")
     script_name = Setting(
         "script_name",
@@ -238,11 +269,16 @@ def _gateway(default_bind: tuple[str, ...], bind_help: str) -> tuple[Setting, ..
         validate=_mount_point,
         metavar="PREFIX",
     )
-    return (bind, *(s for s in SERVE if s.name in kept), script_name)
+    return (bind, *(s for s in SERVE if s.name in kept and s.name != skip), script_name)
 
 
 FCGI = (
-    *_gateway((), "listen on HOST:PORT, [IPv6]:PORT or unix:/path (default: the socket on fd 0)"),
+    *_gateway(
+        (),
+        "listen on HOST:PORT, [IPv6]:PORT or unix:/path (default: the socket on fd 0)",
+        skip="max_requests",  # FCGI_MAX_REQS below; recycling is --max-worker-requests
+    ),
+    *(s for s in worker_settings("max_worker_requests") if s.name == "max_worker_requests"),
     Setting("multiplex", bool, True, "accept several request ids per connection"),
     Setting("max_requests", int, 64, "request ids per connection (FCGI_MAX_REQS)", min=1),
     Setting("stderr", str, "log", "where wsgi.errors goes", choices=("log", "fcgi")),
@@ -250,46 +286,43 @@ FCGI = (
 SCGI = _gateway(("127.0.0.1:4000",), "listen on HOST:PORT, [IPv6]:PORT or unix:/path")
 
 
-def _run_fcgi(app: WSGIApplication, settings: Config) -> int:
+def _run_fcgi(launch: Launch) -> int:
     """Serve over FastCGI; with neither --bind nor --fd, on the socket inherited as fd 0."""
+    return _start("fcgi", launch, _fcgi_server)
+
+
+def _fcgi_server(settings: Config) -> Builder:
     from wsgikit.servers.fastcgi import FastCGIServer  # noqa: PLC0415 (only fcgi needs it)
 
-    return _start(
-        "fcgi",
-        settings,
-        lambda: FastCGIServer(
-            app,
-            _serve_binds(settings),
-            multiplex=settings["multiplex"],
-            max_requests=settings["max_requests"],
-            stderr=settings["stderr"],
-            script_name=settings["script_name"],
-            **_loop_options(settings),
-        ),
+    return lambda app, binds: FastCGIServer(
+        app,
+        binds,
+        multiplex=settings["multiplex"],
+        max_requests=settings["max_requests"],
+        stderr=settings["stderr"],
+        script_name=settings["script_name"],
+        **_loop_options(settings),
     )
 
 
-def _run_scgi(app: WSGIApplication, settings: Config) -> int:
+def _run_scgi(launch: Launch) -> int:
+    return _start("scgi", launch, _scgi_server)
+
+
+def _scgi_server(settings: Config) -> Builder:
     from wsgikit.servers.scgi import SCGIServer  # noqa: PLC0415 (only scgi needs it)
 
-    return _start(
-        "scgi",
-        settings,
-        lambda: SCGIServer(
-            app,
-            _serve_binds(settings),
-            script_name=settings["script_name"],
-            **_loop_options(settings),
-        ),
+    return lambda app, binds: SCGIServer(
+        app, binds, script_name=settings["script_name"], **_loop_options(settings)
     )
 
 
-def _run_cgi(app: WSGIApplication, settings: Config) -> int:
+def _run_cgi(launch: Launch) -> int:
     """Answer the one request of this process as a CGI script (RFC 3875)."""
     from wsgikit.servers.cgi import run  # noqa: PLC0415 (only cgi needs the gateway)
 
-    configure_logging(settings["log_level"])  # stderr: the web server's error log
-    run(app)
+    configure_logging(launch.settings["log_level"])  # stderr: the web server's error log
+    run(launch.load())
     return 0
 
 
@@ -319,15 +352,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors: argparse has printed them
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     command = COMMANDS[args.command]
-    try:
-        settings = resolve(
-            command.settings,
-            section=command.name,
-            cli=cli_values(args, command.settings),
-            config_file=args.config,
-            sections={name: c.settings for name, c in COMMANDS.items()},
+
+    def reread() -> Config:  # the settings, resolved anew (config file, environment)
+        return _effective(
+            resolve(
+                command.settings,
+                section=command.name,
+                cli=cli_values(args, command.settings),
+                config_file=args.config,
+                sections={name: c.settings for name, c in COMMANDS.items()},
+            )
         )
-        settings = _effective(settings)
+
+    try:
+        settings = reread()
         if args.print_config:
             print(settings.describe())
             return 0
@@ -336,8 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"no app given: pass SPEC, set {APP.env}, or set app in a config file"
             )
         prepare_sys_path(chdir=settings["chdir"], pythonpath=settings["pythonpath"])
-        app = load_app(settings["app"])
-        return command.run(app, settings)
+        spec = settings["app"]
+        return command.run(Launch(settings, lambda: load_app(spec), reread))
     except (ConfigError, LoadError) as exc:
         print(f"wsgikit {command.name}: error: {exc}", file=sys.stderr)
         return 2

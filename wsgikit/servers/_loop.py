@@ -39,7 +39,7 @@ from wsgikit.servers._connection import (
     WRITE,
     Connection,
 )
-from wsgikit.servers._listen import BindError, describe, open_listener, parse_bind
+from wsgikit.servers._listen import describe, open_listener, parse_spec
 from wsgikit.servers._signals import CtrlC, ForceStop, run_until_signal, take_signals
 from wsgikit.types import WSGIApplication
 
@@ -131,13 +131,14 @@ class EventServer:
         self._force = False
         self.conns: dict[int, Connection] = {}
         self.listeners: dict[int, tuple[socket.socket, ConnectionInfo]] = {}
+        self._accepting = True  # stop_accepting() clears it
+        self._own_paths: set[str] = set()  # unix sockets bound here (inherited ones are not ours)
         try:
             for spec in binds:
-                try:
-                    bind = parse_bind(spec)
-                except BindError as exc:
-                    raise BindError(f"bind {spec!r}: {exc}") from None
+                bind = parse_spec(spec)
                 sock = open_listener(bind, backlog=backlog, unix_mode=unix_mode)
+                if bind.kind == "unix":
+                    self._own_paths.add(bind.path)
                 self.listeners[sock.fileno()] = (sock, self.listener_info(sock))
         except BaseException:
             self.close_listeners()
@@ -225,9 +226,25 @@ class EventServer:
             with contextlib.suppress(OSError):
                 os.write(self._wake_w, b"x")
 
+    def stop_accepting(self) -> None:
+        """Accept no more connections; the loop closes its listeners on its next turn without
+        taking their backlog, which the other processes sharing them (workers) serve. Safe from
+        any thread and from signal handlers."""
+        self._accepting = False
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wake_w >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"x")
+
     def close_listeners(self) -> None:
-        for sock, _ in self.listeners.values():
-            if sock.family == socket.AF_UNIX:
+        epoll = getattr(self, "_epoll", None)
+        for fd, (sock, _) in self.listeners.items():
+            if epoll is not None:  # another process may hold the socket: epoll would keep it
+                with contextlib.suppress(OSError, ValueError):
+                    epoll.unregister(fd)
+            if sock.family == socket.AF_UNIX and sock.getsockname() in self._own_paths:
                 with contextlib.suppress(OSError):
                     os.unlink(sock.getsockname())
             sock.close()
@@ -277,6 +294,8 @@ class EventServer:
                         os.read(wake, 4096)
             if batch:  # inline: read and parse every ready connection first, then serve them
                 self._serve_batch(batch)
+            if not self._accepting and listeners:
+                self.close_listeners()
             now = time.monotonic()
             if self._accept_resumes and now >= self._accept_resumes:
                 self._set_accepting(True)

@@ -1,0 +1,158 @@
+"""Worker processes (``--workers``): a real manager subprocess, its forked workers, signals."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers.manager_helpers import Managed, free_low_port, until
+
+
+@pytest.fixture
+def manage(tmp_path: Path) -> Iterator[type[Managed]]:
+    """``manage(spec, *args)`` starts a manager in tmp_path; every one is killed at the end."""
+    started: list[Managed] = []
+
+    def start(spec: str, *args: str, **options: object) -> Managed:
+        managed = Managed(tmp_path, spec, *args, **options)  # type: ignore[arg-type]
+        started.append(managed)
+        return managed
+
+    yield start  # type: ignore[misc]
+    for managed in started:
+        managed.close()
+
+
+def test_workers_are_child_processes_serving_with_multiprocess_true(manage) -> None:
+    srv = manage("wk_info:app", "--workers", "2")
+    workers = srv.wait_workers(2)
+    pid, multiprocess, _, _ = srv.info()
+    assert int(pid) in workers and int(pid) != srv.pid
+    assert multiprocess == "True"
+
+
+def test_one_explicit_worker_is_not_multiprocess(manage) -> None:
+    srv = manage("wk_info:app", "--workers", "1")
+    (worker,) = srv.wait_workers(1)
+    assert srv.info()[:2] == [str(worker), "False"]
+
+
+def test_a_killed_worker_is_replaced_within_a_second(manage) -> None:
+    srv = manage("wk_info:app", "--workers", "2")
+    victim, survivor = sorted(srv.wait_workers(2))
+    os.kill(victim, signal.SIGKILL)
+    until(lambda: victim not in srv.children(), 1.0)
+    until(lambda: len(srv.children()) == 2, 1.0)
+    assert survivor in srv.children()
+    srv.get()
+
+
+def test_an_app_that_fails_to_import_stops_the_manager_with_one_error(manage) -> None:
+    srv = manage("wk_crash:app", "--workers", "3")
+    assert srv.finish() == 2
+    errors = [line for line in srv.stderr.splitlines() if line.startswith("wsgikit serve")]
+    assert len(errors) == 1, srv.stderr
+    assert "no database today" in errors[0]
+
+
+def test_workers_that_die_at_boot_stop_the_manager_after_a_few_tries(manage) -> None:
+    srv = manage("wk_die:app", "--workers", "2")
+    assert srv.finish() == 1
+    errors = [line for line in srv.stderr.splitlines() if line.startswith("wsgikit serve")]
+    assert errors == [
+        "wsgikit serve: error: 5 workers in a row died before they could serve (exit status 7)"
+    ]
+
+
+def test_without_preload_each_worker_imports_the_app(manage) -> None:
+    srv = manage("wk_info:app", "--workers", "1")
+    srv.wait_workers(1)
+    pid, _, _, imported_by = srv.info()
+    assert imported_by == pid
+
+
+def test_preload_imports_the_app_in_the_manager(manage) -> None:
+    srv = manage("wk_info:app", "--workers", "1", "--preload")
+    srv.wait_workers(1)
+    assert srv.info()[3] == str(srv.pid)
+
+
+def test_preload_import_error_stops_the_manager_with_the_error(manage) -> None:
+    srv = manage("wk_crash:app", "--workers", "2", "--preload")
+    assert srv.finish() == 2
+    assert srv.stderr.count("no database today") == 1
+
+
+def test_pid_file_holds_the_manager_pid_and_goes_at_exit(manage, tmp_path: Path) -> None:
+    pid_file = tmp_path / "run" / "wsgikit.pid"
+    pid_file.parent.mkdir()
+    srv = manage("wk_info:app", "--workers", "1", "--pid", str(pid_file))
+    srv.wait_workers(1)
+    assert pid_file.read_text() == f"{srv.pid}\n"
+    srv.signal(signal.SIGTERM)
+    assert srv.finish() == 0
+    assert list(pid_file.parent.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_workers_drop_to_user_and_group_after_binding_a_privileged_port(manage) -> None:
+    port = free_low_port()
+    nobody = pwd.getpwnam("nobody").pw_uid
+    nogroup = grp.getgrnam("nogroup").gr_gid
+    srv = manage(
+        "wk_info:app",
+        "--workers",
+        "1",
+        "--user",
+        "nobody",
+        "--group",
+        "nogroup",
+        "--preload",  # nobody may not read the test's private folder; the manager (root) may
+        bind=("--bind", f"127.0.0.1:{port}"),
+    )
+    assert srv.port == port
+    (worker,) = srv.wait_workers(1)
+    assert srv.info()[2] == str(nobody)
+    status = Path(f"/proc/{worker}/status").read_text()
+    assert f"Gid:\t{nogroup}\t{nogroup}" in status
+
+
+def test_an_unknown_user_is_one_clear_error_at_start(manage) -> None:
+    srv = manage("wk_info:app", "--workers", "2", "--user", "no-such-user-here")
+    assert srv.finish() == 2
+    assert srv.stderr.strip() == "wsgikit serve: error: --user 'no-such-user-here': no such user"
+
+
+def test_umask_applies_to_the_workers(manage) -> None:
+    srv = manage("wk_info:app", "--workers", "1", "--umask", "027")
+    (worker,) = srv.wait_workers(1)
+    assert "Umask:\t0027" in Path(f"/proc/{worker}/status").read_text()
+
+
+def test_reuse_port_gives_each_worker_its_own_socket(manage) -> None:
+    srv = manage("wk_info:app", "--workers", "2", "--reuse-port")
+    workers = srv.wait_workers(2)
+    seen = {int(srv.info()[0]) for _ in range(60)}  # the kernel hashes each new connection
+    assert seen == workers
+
+
+def test_term_drains_in_flight_requests(manage) -> None:
+    import threading
+
+    srv = manage("wk_info:app", "--workers", "2", "--timeout-shutdown", "10")
+    srv.wait_workers(2)
+    answers: list[str] = []
+    slow = threading.Thread(target=lambda: answers.append(srv.get("/slow", timeout=10)))
+    slow.start()
+    time.sleep(0.3)  # the request is in the app
+    srv.signal(signal.SIGTERM)
+    assert srv.finish() == 0
+    slow.join()
+    assert len(answers) == 1
