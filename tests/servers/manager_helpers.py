@@ -58,20 +58,24 @@ class Managed:
     ) -> None:
         for name, text in APPS.items():
             (site / name).write_text(textwrap.dedent(text))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wsgikit", command, spec, *bind, *args],
-            cwd=site,
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            pass_fds=pass_fds,
-        )
+        # Files, not pipes: after USR2 the new manager holds them open after the old one left.
+        self._out = site / f"manager-{id(self)}.out"
+        self._err = site / f"manager-{id(self)}.err"
+        with self._out.open("w") as out, self._err.open("w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "wsgikit", command, spec, *bind, *args],
+                cwd=site,
+                env={**os.environ, **(env or {})},
+                stdout=out,
+                stderr=err,
+                text=True,
+                pass_fds=pass_fds,
+            )
         self.pid = self.proc.pid
         self.port = 0
         self.stderr = ""
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
+        wait_for(lambda: "\n" in self._out.read_text() or self.proc.poll() is not None, 10)
+        line = self._out.read_text().partition("\n")[0]
         if line.startswith("Serving"):
             self.port = int(line.rsplit(":", 1)[1])
 
@@ -111,19 +115,17 @@ class Managed:
     def finish(self, timeout: float = 30.0) -> int:
         """Wait for the manager to exit; its status (stderr in ``self.stderr``)."""
         try:
-            _, self.stderr = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, self.stderr = self.proc.communicate()
-            raise
-        return self.proc.returncode
+            status = self.proc.wait(timeout=timeout)
+        finally:
+            self.stderr = self._err.read_text()
+        return status
 
     def close(self) -> None:
         if self.proc.poll() is None:
             for pid in self.children():
                 kill(pid, signal.SIGKILL)
             self.proc.kill()
-        self.proc.communicate()
+        self.proc.wait()
 
 
 def kill(pid: int, signum: int) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import grp
+import http.client
 import os
 import pwd
 import signal
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.manager_helpers import Managed, free_low_port, until
+from tests.servers.manager_helpers import Load, Managed, children_of, free_low_port, until
 
 
 @pytest.fixture
@@ -156,3 +158,129 @@ def test_term_drains_in_flight_requests(manage) -> None:
     assert srv.finish() == 0
     slow.join()
     assert len(answers) == 1
+
+
+def _reloaded(srv: Managed, old: set[int], count: int) -> bool:
+    now = srv.children()
+    return len(now) == count and not now & old
+
+
+@pytest.mark.parametrize("threads", ["4", "0"], ids=["threads", "inline"])
+def test_hup_twenty_times_under_load_fails_no_request(manage, threads: str) -> None:
+    srv = manage("wk_info:app", "--workers", "2", "--threads", threads)
+    workers = srv.wait_workers(2)
+    with Load(srv.port) as load:
+        load.wait_ok(50)
+        for _ in range(20):
+            srv.signal(signal.SIGHUP)
+            until(lambda old=workers: _reloaded(srv, old, 2), 10)
+            workers = srv.children()
+            load.wait_ok(20)
+    assert load.failures == []
+    assert load.ok > 400
+
+
+def test_hup_rereads_the_config_file(manage, tmp_path: Path) -> None:
+    config = tmp_path / "wsgikit.toml"
+    config.write_text("[serve]\nworkers = 1\n")
+    srv = manage("wk_info:app", "--config", str(config))
+    old = srv.wait_workers(1)
+    config.write_text("[serve]\nworkers = 3\n")
+    srv.signal(signal.SIGHUP)
+    until(lambda: _reloaded(srv, old, 3))
+
+
+def test_hup_imports_the_app_anew_without_preload(manage, tmp_path: Path) -> None:
+    srv = manage("wk_info:app", "--workers", "1")
+    srv.wait_workers(1)
+    (tmp_path / "wk_info.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'new code']\n"
+    )
+    srv.signal(signal.SIGHUP)
+    until(lambda: srv.get() == "new code")
+
+
+def test_hup_with_an_app_that_no_longer_imports_keeps_the_old_workers(manage, tmp_path) -> None:
+    srv = manage("wk_info:app", "--workers", "2")
+    old = srv.wait_workers(2)
+    (tmp_path / "wk_info.py").write_text("raise RuntimeError('broken deploy')\n")
+    srv.signal(signal.SIGHUP)
+    time.sleep(1.0)
+    assert srv.children() == old
+    assert srv.proc.poll() is None
+    srv.get()
+
+
+def test_ttin_adds_and_ttou_removes_a_worker(manage) -> None:
+    srv = manage("wk_info:app", "--workers", "2")
+    srv.wait_workers(2)
+    srv.signal(signal.SIGTTIN)
+    srv.wait_workers(3)
+    srv.signal(signal.SIGTTOU)
+    srv.wait_workers(2)  # one at a time: two signals of a kind pending at once are one (POSIX)
+    srv.signal(signal.SIGTTOU)
+    srv.wait_workers(1)
+
+
+def test_quit_stops_at_once_without_waiting_for_requests(manage) -> None:
+    import threading
+
+    srv = manage("wk_info:app", "--workers", "1", "--timeout-shutdown", "30")
+    srv.wait_workers(1)
+
+    def cut_short() -> None:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            srv.get("/slow?20", timeout=30)
+
+    threading.Thread(target=cut_short, daemon=True).start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    srv.signal(signal.SIGQUIT)
+    assert srv.finish(timeout=10) == 0
+    assert time.monotonic() - started < 10  # not the 20 s the request would take
+
+
+def test_usr1_reopens_log_files(manage, tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    (tmp_path / "wk_logs.py").write_text(
+        "import logging\n"
+        f"handler = logging.FileHandler({str(log)!r})\n"
+        "logging.getLogger('wk').addHandler(handler)\n"
+        "logging.getLogger('wk').setLevel(logging.INFO)\n"
+        "def app(environ, start_response):\n"
+        "    logging.getLogger('wk').info('served %s', environ['PATH_INFO'])\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'ok']\n"
+    )
+    srv = manage("wk_logs:app", "--workers", "1")
+    srv.wait_workers(1)
+    log.rename(tmp_path / "app.log.1")  # logrotate
+    srv.signal(signal.SIGUSR1)
+    until(log.exists)  # the worker opened the path anew
+    srv.get("/after")
+    until(lambda: "served /after" in log.read_text())
+
+
+def test_usr2_reexecs_the_manager_under_load_failing_no_request(manage, tmp_path: Path) -> None:
+    pid_file = tmp_path / "wsgikit.pid"
+    srv = manage("wk_info:app", "--workers", "2", "--pid", str(pid_file))
+    old_workers = srv.wait_workers(2)
+    new_manager = 0
+    try:
+        with Load(srv.port) as load:
+            load.wait_ok(50)
+            srv.signal(signal.SIGUSR2)
+            assert srv.finish() == 0  # the old manager left once the new one served
+            new_manager = int(pid_file.read_text())
+            assert new_manager != srv.pid
+            new_workers = children_of(new_manager)
+            assert len(new_workers) == 2 and not new_workers & old_workers
+            load.wait_ok(50)
+        assert load.failures == []
+    finally:
+        if new_manager:
+            os.kill(new_manager, signal.SIGTERM)
+            until(lambda: not Path(f"/proc/{new_manager}").exists(), 30)
+    assert not pid_file.exists()
