@@ -32,6 +32,15 @@ APPS = {
                                       ("Content-Length", str(len(body)))])
             return [body.encode()]
     """,
+    "wk_grow.py": """
+        HELD = []
+
+        def app(environ, start_response):
+            if environ["PATH_INFO"] == "/grow":
+                HELD.append(bytearray(100 << 20))  # 100 MiB, touched: resident
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+    """,
     "wk_crash.py": """
         raise RuntimeError("no database today")
     """,

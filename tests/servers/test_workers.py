@@ -284,3 +284,45 @@ def test_usr2_reexecs_the_manager_under_load_failing_no_request(manage, tmp_path
             os.kill(new_manager, signal.SIGTERM)
             until(lambda: not Path(f"/proc/{new_manager}").exists(), 30)
     assert not pid_file.exists()
+
+
+@pytest.mark.parametrize("threads", ["4", "0"], ids=["threads", "inline"])
+def test_max_requests_recycles_workers_under_load_failing_no_request(manage, threads) -> None:
+    srv = manage(
+        "wk_info:app",
+        "--workers",
+        "2",
+        "--threads",
+        threads,
+        "--max-requests",
+        "100",
+        "--max-requests-jitter",
+        "20",
+    )
+    seen = set(srv.wait_workers(2))
+    with Load(srv.port) as load:
+        deadline = time.monotonic() + 60
+        while len(seen) < 10 and time.monotonic() < deadline:  # 8 replacements at least
+            seen |= srv.children()
+            time.sleep(0.05)
+        load.wait_ok(20)
+    assert load.failures == []
+    assert len(seen) >= 10
+    until(lambda: len(srv.children()) == 2)  # the old ones drained and left
+
+
+def test_max_worker_age_replaces_a_worker(manage) -> None:
+    srv = manage("wk_info:app", "--workers", "1", "--max-worker-age", "1")
+    (first,) = srv.wait_workers(1)
+    until(lambda: first not in srv.children() and len(srv.children()) == 1, 10)
+    srv.get()
+
+
+def test_max_worker_memory_replaces_a_worker_that_grew(manage) -> None:
+    srv = manage("wk_grow:app", "--workers", "1", "--max-worker-memory", "90")
+    (first,) = srv.wait_workers(1)
+    time.sleep(1.5)  # a few heartbeats under the limit: the worker stays
+    assert srv.children() == {first}
+    srv.get("/grow")
+    until(lambda: first not in srv.children() and len(srv.children()) == 1, 10)
+    srv.get()
