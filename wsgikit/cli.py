@@ -206,6 +206,7 @@ def _start(command: str, launch: Launch, builder: Callable[[Config], Builder]) -
     or, with --workers (and the settings that need it), run the worker-process manager."""
     from wsgikit.servers._listen import describe  # noqa: PLC0415 (only the servers need it)
     from wsgikit.servers._loop import run_until_signal  # noqa: PLC0415
+    from wsgikit.servers._systemd import notify  # noqa: PLC0415
 
     settings = launch.settings
     configure_logging(settings["log_level"], access_log=settings["access_log"])
@@ -220,7 +221,9 @@ def _start(command: str, launch: Launch, builder: Callable[[Config], Builder]) -
         return 1
     where = ", ".join(describe(sock, server.scheme) for sock, _ in server.listeners.values())
     print(f"Serving {settings['app']} on {where}", flush=True)
+    notify("READY=1")  # systemd Type=notify: the sockets are bound, the loop starts now
     run_until_signal(server)
+    notify("STOPPING=1")
     print("Stopped.", flush=True)
     return 0
 
