@@ -8,12 +8,14 @@ import http.client
 import os
 import pwd
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.servers.helpers import read_all
 from tests.servers.manager_helpers import Load, Managed, children_of, free_low_port, until
 
 
@@ -326,3 +328,32 @@ def test_max_worker_memory_replaces_a_worker_that_grew(manage) -> None:
     srv.get("/grow")
     until(lambda: first not in srv.children() and len(srv.children()) == 1, 10)
     srv.get()
+
+
+def test_fcgi_takes_workers_and_max_worker_requests(manage) -> None:
+    from tests.servers.fcgi_client import Client, request
+
+    srv = manage("wk_info:app", "--workers", "2", "--max-worker-requests", "3", command="fcgi")
+    first = srv.wait_workers(2, answers=False)
+
+    def answer() -> list[bytes]:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            client = Client(sock)
+            client.send(request(keep=False))
+            return client.response().stdout.partition(b"\r\n\r\n")[2].split()
+
+    assert answer()[1] == b"True"  # wsgi.multiprocess
+    # each worker asks to be replaced after 3 requests: a new pid answers soon
+    until(lambda: int(answer()[0]) not in first)
+
+
+def test_scgi_takes_workers(manage) -> None:
+    from tests.servers.test_scgi import scgi
+
+    srv = manage("wk_info:app", "--workers", "2", command="scgi")
+    workers = srv.wait_workers(2, answers=False)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        sock.sendall(scgi("/"))
+        answer = read_all(sock)
+    pid, multiprocess, *_ = answer.partition(b"\r\n\r\n")[2].split()
+    assert int(pid) in workers and multiprocess == b"True"

@@ -73,6 +73,7 @@ def worker_settings(max_requests: str = "max_requests") -> tuple[Setting, ...]:
             0,
             "a worker is replaced after this many requests (0: never)",
             min=0,
+            metavar="N",
         ),
         Setting(
             "max_requests_jitter",
@@ -80,9 +81,24 @@ def worker_settings(max_requests: str = "max_requests") -> tuple[Setting, ...]:
             0,
             "add 0 to N requests at random to each worker's limit (workers do not all go at once)",
             min=0,
+            metavar="N",
         ),
-        Setting("max_worker_memory", int, 0, "replace a worker past this RSS (MB; 0: off)", min=0),
-        Setting("max_worker_age", float, 0.0, "replace a worker after S seconds (0: off)", min=0),
+        Setting(
+            "max_worker_memory",
+            int,
+            0,
+            "replace a worker past this RSS (MB; 0: off)",
+            min=0,
+            metavar="MB",
+        ),
+        Setting(
+            "max_worker_age",
+            float,
+            0.0,
+            "replace a worker after S seconds (0: off)",
+            min=0,
+            metavar="S",
+        ),
     )
 
 

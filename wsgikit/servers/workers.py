@@ -391,11 +391,7 @@ class Manager:
         _systemd.notify("RELOADING=1", _systemd.monotonic_usec())
         try:
             plan = self._make_plan()
-        except ValueError as exc:  # ConfigError, LoadError (preload) are ValueErrors or worse
-            error_log.error("manager: reload failed, keeping the running workers: %s", exc)
-            _systemd.notify("READY=1")
-            return
-        except Exception as exc:
+        except Exception as exc:  # a bad config file, a preloaded app that no longer loads
             error_log.error("manager: reload failed, keeping the running workers: %s", exc)
             _systemd.notify("READY=1")
             return
