@@ -201,7 +201,7 @@ class Manager:
         fresh = [w for w in self.workers.values() if not w.doomed and not w.retired]
         for _ in range(self.plan.workers - len(fresh)):
             self._spawn()
-        for extra in fresh[self.plan.workers :]:  # TTOU: the oldest go
+        for extra in fresh[self.plan.workers :]:  # TTOU, an undone reload: the newest go
             self._retire(extra)
         ready = sum(w.ready for w in fresh[: self.plan.workers])
         doomed = [w for w in self.workers.values() if w.doomed and not w.retired]
@@ -300,9 +300,20 @@ class Manager:
                 self.stop(graceful=False)
             return
         error_log.error("manager: a new worker could not start: %s", text)
-        for other in self.workers.values():  # undo the reload: the old code keeps serving
-            if other.ready and other.doomed and not other.retired and other.plan is not worker.plan:
+        old = [
+            w
+            for w in self.workers.values()
+            if w.ready and w.doomed and not w.retired and w.plan is not worker.plan
+        ]
+        if old:  # a reload whose app does not load: undo it, the old workers keep serving
+            error_log.error("manager: reload undone, the running workers keep serving")
+            self.plan = old[0].plan
+            for other in old:
                 other.doomed = False
+            for other in list(self.workers.values()):
+                if other.plan is worker.plan and not other.retired:
+                    self._retire(other)
+            return
         self._boot_failures += 1
         if self._boot_failures >= BOOT_TRIES and not self.stopping:
             self.error, self.status = f"workers keep failing to start: {text}", status
