@@ -131,7 +131,7 @@ class EventServer:
         self._force = False
         self.conns: dict[int, Connection] = {}
         self.listeners: dict[int, tuple[socket.socket, ConnectionInfo]] = {}
-        self._accepting = True  # stop_accepting() clears it
+        self.accepting = True  # stop_accepting() clears it: answers then close their connection
         self._own_paths: set[str] = set()  # unix sockets bound here (inherited ones are not ours)
         try:
             for spec in binds:
@@ -228,9 +228,10 @@ class EventServer:
 
     def stop_accepting(self) -> None:
         """Accept no more connections; the loop closes its listeners on its next turn without
-        taking their backlog, which the other processes sharing them (workers) serve. Safe from
-        any thread and from signal handlers."""
-        self._accepting = False
+        taking their backlog, which the other processes sharing them (workers) serve, and each
+        answer closes its connection (clients go elsewhere before the drain closes idle ones).
+        Safe from any thread and from signal handlers."""
+        self.accepting = False
         self._wake()
 
     def _wake(self) -> None:
@@ -294,7 +295,7 @@ class EventServer:
                         os.read(wake, 4096)
             if batch:  # inline: read and parse every ready connection first, then serve them
                 self._serve_batch(batch)
-            if not self._accepting and listeners:
+            if not self.accepting and listeners:
                 self.close_listeners()
             now = time.monotonic()
             if self._accept_resumes and now >= self._accept_resumes:
