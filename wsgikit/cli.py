@@ -211,7 +211,7 @@ def _start(command: str, launch: Launch, builder: Callable[[Config], Builder]) -
     settings = launch.settings
     configure_logging(settings["log_level"], access_log=settings["access_log"])
     if wants_manager(settings):
-        from wsgikit.servers.workers import run_manager  # noqa: PLC0415
+        from wsgikit.servers._manager_cli import run_manager  # noqa: PLC0415
 
         return run_manager(command, launch, builder, _serve_binds(settings))
     try:

@@ -65,7 +65,12 @@ def worker_settings(max_requests: str = "max_requests") -> tuple[Setting, ...]:
         Setting("group", str, None, "workers run as this group (name or gid)", metavar="GROUP"),
         Setting("umask", str, None, "the manager's and workers' umask (octal)", validate=_umask),
         Setting(
-            "reuse_port", bool, False, "each worker binds its own SO_REUSEPORT socket (TCP binds)"
+            "reuse_port",
+            bool,
+            False,
+            "each worker binds its own SO_REUSEPORT socket (TCP binds); a worker that leaves "
+            "(reload, recycling) resets the connections queued on its socket unless Linux has "
+            "net.ipv4.tcp_migrate_req = 1 (5.14+); the default shared sockets lose none",
         ),
         Setting(
             max_requests,

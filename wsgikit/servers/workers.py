@@ -35,20 +35,25 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from wsgikit.config import Config, ConfigError
-from wsgikit.loader import LoadError, load_app
 from wsgikit.servers import _systemd
-from wsgikit.servers._listen import Bind, BindError, describe, open_listener, parse_spec
+from wsgikit.servers._listen import describe, parse_spec
 from wsgikit.servers._manager_exec import Reexec, take_upgrade_fd, tell_ready
-from wsgikit.servers._manager_settings import manager_options, plan_options
+from wsgikit.servers._manager_os import (
+    bind_all,
+    describe_exit,
+    kill,
+    read_text,
+    reuse_port_bind,
+    worker_ids,
+)
 from wsgikit.servers._manager_worker import Plan, reopen_log_files, worker_main
 
 if TYPE_CHECKING:
-    from wsgikit.servers._loop import EventServer
+    pass
 
-__all__ = ["BOOT_TRIES", "Manager", "Plan", "run_manager"]
+__all__ = ["BOOT_TRIES", "Manager", "Plan"]
 
 error_log = logging.getLogger("wsgikit.error")
 
@@ -103,7 +108,7 @@ class Manager:
     ) -> None:
         self.name = name
         self._make_plan = plan
-        self.ids = _ids(user, group)  # ValueError: one clear line at start
+        self.ids = worker_ids(user, group)  # ValueError: one clear line at start
         if umask is not None:
             os.umask(umask)
         self.pid_file = pid_file
@@ -111,7 +116,12 @@ class Manager:
         self.backlog = backlog
         self.scheme = scheme
         self.plan = plan()
-        self.listeners = _bind(binds, backlog, unix_mode, reuse_port)
+        self.listeners = bind_all(binds, backlog, unix_mode, reuse_port)
+        if reuse_port and read_text("/proc/sys/net/ipv4/tcp_migrate_req") == "0":
+            error_log.warning(
+                "--reuse-port: net.ipv4.tcp_migrate_req is 0, so a worker that leaves (reload, "
+                "recycling) resets the connections still queued on its own socket"
+            )
         # unix socket files bound here, removed at exit (not systemd's, nor after a USR2)
         self._own_paths = {b.path for b in map(parse_spec, binds) if b.kind == "unix"}
         self.workers: dict[int, _Worker] = {}
@@ -250,18 +260,8 @@ class Manager:
             os.close(self._upgrade_fd)
 
     def _worker_binds(self) -> list[str]:
-        if not self.reuse_port:
-            return [f"fd://{sock.fileno()}" for sock in self.listeners]
-        binds = []
-        for sock in self.listeners:  # the manager's TCP sockets are bound, not listening
-            if sock.family == socket.AF_UNIX:
-                binds.append(f"fd://{sock.fileno()}")
-            else:
-                host, port = sock.getsockname()[:2]
-                bind = Bind("tcp", host=host, port=port, spec=f"{host}:{port}")
-                own = open_listener(bind, backlog=self.backlog, reuse_port=True)
-                binds.append(f"fd://{own.detach()}")
-        return binds
+        """In the child: the listeners as fd:// binds (reuse_port: TCP ones bound anew)."""
+        return [reuse_port_bind(sock, self.backlog, self.reuse_port) for sock in self.listeners]
 
     def _read(self, worker: _Worker) -> None:
         try:
@@ -352,7 +352,7 @@ class Manager:
         return bool(data)
 
     def _exited(self, worker: _Worker, wait_status: int) -> None:
-        how = _how(wait_status)
+        how = describe_exit(wait_status)
         if worker.retired or self.stopping:
             error_log.debug("manager: worker %d exited (%s)", worker.pid, how)
             return
@@ -370,7 +370,7 @@ class Manager:
 
     def _retire(self, worker: _Worker) -> None:
         worker.retired = time.monotonic()
-        _kill(worker.pid, signal.SIGTERM)
+        kill(worker.pid, signal.SIGTERM)
 
     def _kill_overdue(self) -> None:
         now = time.monotonic()
@@ -378,13 +378,13 @@ class Manager:
             limit = worker.plan.shutdown_timeout + KILL_AFTER
             if worker.retired and now - worker.retired > limit:
                 error_log.error("manager: worker %d did not stop in time, killing it", worker.pid)
-                _kill(worker.pid, signal.SIGKILL)
+                kill(worker.pid, signal.SIGKILL)
             elif self.stopping and now - self.stopping > limit:
-                _kill(worker.pid, signal.SIGKILL)
+                kill(worker.pid, signal.SIGKILL)
 
     def _signal_all(self, signum: int) -> None:
         for pid in self.workers:
-            _kill(pid, signum)
+            kill(pid, signum)
 
     # -- what the signals do ----------------------------------------------------------------------
 
@@ -471,115 +471,3 @@ class Manager:
         self._selector.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
-
-
-def _bind(
-    binds: Sequence[str], backlog: int, unix_mode: int | None, reuse_port: bool
-) -> list[socket.socket]:
-    """The manager's sockets: systemd's (LISTEN_FDS), then each bind; inheritable for USR2."""
-    socks: list[socket.socket] = []
-    try:
-        for spec in binds:
-            bind = parse_spec(spec)
-            # reuse_port: the manager binds (port 0 gets its number) but does not listen: the
-            # kernel would queue connections on a socket nobody accepts
-            tcp_reuse = reuse_port and bind.kind == "tcp"
-            socks.append(
-                open_listener(
-                    bind,
-                    backlog=backlog,
-                    unix_mode=unix_mode,
-                    reuse_port=tcp_reuse,
-                    listen=not tcp_reuse,
-                )
-            )
-    except BaseException:
-        for sock in socks:
-            sock.close()
-        raise
-    for sock in socks:
-        sock.set_inheritable(True)
-    return socks
-
-
-def _ids(user: str | None, group: str | None) -> tuple[int, int] | None:
-    """(uid, gid) the workers take, or None; ValueError names what is wrong."""
-    if user is None and group is None:
-        return None
-    import grp  # noqa: PLC0415 (POSIX only, and only with --user/--group)
-    import pwd  # noqa: PLC0415
-
-    uid, gid = os.getuid(), os.getgid()
-    if user is not None:
-        try:
-            entry = pwd.getpwnam(user) if not user.isdigit() else pwd.getpwuid(int(user))
-        except KeyError:
-            raise ValueError(f"--user {user!r}: no such user") from None
-        uid, gid = entry.pw_uid, entry.pw_gid
-    if group is not None:
-        try:
-            gid = (grp.getgrnam(group) if not group.isdigit() else grp.getgrgid(int(group))).gr_gid
-        except KeyError:
-            raise ValueError(f"--group {group!r}: no such group") from None
-    if os.geteuid() != 0 and (uid, gid) != (os.geteuid(), os.getegid()):
-        raise ValueError("--user/--group: only root can switch to another user or group")
-    return uid, gid
-
-
-def _kill(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
-
-
-def _how(wait_status: int) -> str:
-    if os.WIFSIGNALED(wait_status):
-        return f"killed by {signal.Signals(os.WTERMSIG(wait_status)).name}"
-    code = os.waitstatus_to_exitcode(wait_status)
-    return f"exit status {code}"
-
-
-def run_manager(name: str, launch: Any, builder: Callable[[Config], Any], binds: list[str]) -> int:
-    """The command line's manager: ``launch`` is :class:`wsgikit.cli.Launch` (settings, reread),
-    ``builder(settings)`` gives ``(app, binds) -> server``. Each HUP rereads the settings."""
-    generations: list[Config] = []
-
-    def plan() -> Plan:  # at start: the settings given; on HUP: resolved anew
-        generations[:] = [launch.reread() if generations else launch.settings]
-        return _plan(generations[0], builder)
-
-    try:
-        manager = Manager(
-            name,
-            plan,
-            binds or ["fd://0"],  # fcgi: the socket the web server passed as fd 0
-            scheme=_SCHEMES.get(name, name),
-            **manager_options(launch.settings),
-        )
-    except BindError as exc:
-        print(f"wsgikit {name}: error: {exc}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        if isinstance(exc, LoadError | ConfigError):
-            raise
-        print(f"wsgikit {name}: error: {exc}", file=sys.stderr)
-        return 2
-    where = ", ".join(describe(sock, manager.scheme) for sock in manager.listeners)
-    print(f"Serving {launch.settings['app']} on {where}", flush=True)
-    status = manager.run()
-    print("Stopped.", flush=True)
-    return status
-
-
-_SCHEMES = {"serve": "http"}
-
-
-def _plan(settings: Config, builder: Callable[[Config], Any]) -> Plan:
-    build = builder(settings)
-    preloaded = load_app(settings["app"]) if settings["preload"] else None
-
-    def start(binds: Sequence[str], wrap: Callable[[Any], Any]) -> EventServer:
-        app = preloaded if preloaded is not None else load_app(settings["app"])
-        server: EventServer = build(wrap(app), binds)
-        return server
-
-    return Plan(start=start, **plan_options(settings))
