@@ -293,13 +293,15 @@ class Manager:
     def _boot_failed(self, worker: _Worker, status: int, text: str) -> None:
         """A worker could not load the app: at start, the manager stops with the error; after
         a HUP, the old workers keep serving and the error is logged."""
-        worker.doomed = True
+        worker.retired = worker.retired or time.monotonic()  # it exits: never counted again
         if not self._ever_ready:
             if not self.stopping:
                 self.error, self.status = text, status
                 self.stop(graceful=False)
             return
         error_log.error("manager: a new worker could not start: %s", text)
+        if worker.plan is not self.plan:
+            return  # a reload already undone: its other workers fail alike
         old = [
             w
             for w in self.workers.values()
@@ -356,8 +358,6 @@ class Manager:
         if worker.retired or self.stopping:
             error_log.debug("manager: worker %d exited (%s)", worker.pid, how)
             return
-        if worker.doomed and not worker.ready:
-            return  # its failure was handled as it was reported
         if not worker.ready:
             self._boot_failures += 1
             error_log.error("manager: worker %d died before it could serve (%s)", worker.pid, how)
