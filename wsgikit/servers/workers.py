@@ -437,6 +437,7 @@ class Manager:
         assert self._reexec is not None
         if self._reexec.poll():
             error_log.info("manager: the new manager %d accepts; stopping", self._reexec.pid)
+            _systemd.notify(f"MAINPID={self._reexec.pid}")  # systemd follows the new one
             self._own_paths.clear()  # the new manager serves them now
             self.stop(graceful=True)
             return
