@@ -81,6 +81,7 @@ class _Worker:
     ready: bool = False
     doomed: bool = False  # to be TERMed once a successor accepts (HUP, recycling)
     retired: float = 0.0  # monotonic time TERM was sent
+    beat: float = 0.0  # monotonic time of its last message (the watchdog's input)
     buffer: bytes = b""
 
 
@@ -280,6 +281,7 @@ class Manager:
 
     def _message(self, worker: _Worker, line: str) -> None:
         kind, _, rest = line.partition(" ")
+        worker.beat = time.monotonic()  # "beat" itself needs nothing more
         if kind == "ready":
             worker.ready = True
             self._ever_ready = True
