@@ -36,8 +36,8 @@ def test_listen_is_waitress_name_for_bind() -> None:
     assert server_settings({"listen": "localhost:6543"})["bind"] == ("localhost:6543",)
 
 
-def test_one_worker_is_accepted() -> None:
-    assert server_settings({"workers": "1"})["threads"] == 8
+def test_workers_is_the_serve_setting() -> None:
+    assert server_settings({"workers": "2"})["workers"] == "2"
 
 
 @pytest.mark.parametrize(

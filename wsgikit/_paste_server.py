@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from wsgikit.cli import COMMANDS, LOADING
+from wsgikit.cli import COMMANDS, LOADING, Launch
 from wsgikit.config import Config, ConfigError, Setting, resolve
 from wsgikit.types import WSGIApplication
 
@@ -29,13 +29,15 @@ __all__ = ["server_runner", "server_settings"]
 
 _NAME = "egg:wsgikit#main"
 _ALIASES = {"listen": "bind"}  # waitress's name, in Pyramid's stock development.ini
-_EXTRA = ("host", "port", "workers", *_ALIASES)
+_EXTRA = ("host", "port", *_ALIASES)
 
 
 def server_runner(app: WSGIApplication, global_conf: Mapping[str, str], **local_conf: str) -> None:
     """``paste.server_runner`` for ``egg:wsgikit#main``: serve ``app`` until SIGINT/SIGTERM."""
     settings = server_settings(local_conf, source=global_conf.get("__file__", _NAME))
-    code = COMMANDS["serve"].run(app, settings)
+    # pserve loaded the app: with workers it is preloaded, and HUP re-reads nothing (the ini
+    # file is pserve's); restart pserve for new code.
+    code = COMMANDS["serve"].run(Launch(settings, lambda: app, lambda: settings))
     if code:
         raise SystemExit(code)  # the reason is on stderr already (a bind that failed)
 
@@ -58,7 +60,6 @@ def server_settings(options: Mapping[str, str], *, source: str = _NAME) -> Confi
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{_NAME}: unknown option {key!r}{hint}")
     _host_and_port(options, values)
-    _workers(options, known)
     values["app"] = source  # the "Serving ... on ..." line names the ini file
     try:
         return resolve([*LOADING, *known.values()], section="serve", cli=values, environ={})
@@ -75,17 +76,6 @@ def _host_and_port(options: Mapping[str, str], values: dict[str, Any]) -> None:
     host = options.get("host", "127.0.0.1").strip()
     port = options.get("port", "8000").strip()
     values["bind"] = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-
-
-def _workers(options: Mapping[str, str], known: Mapping[str, Setting]) -> None:
-    """``workers``: a serve setting once the worker manager exists; until then only 1."""
-    if "workers" in known or "workers" not in options:
-        return
-    if options["workers"].strip() != "1":
-        raise ConfigError(
-            f"{_NAME}: workers = {options['workers']!r}: this wsgikit serves with one process"
-            " (use threads)"
-        )
 
 
 def _named(message: str, settings: Any) -> str:

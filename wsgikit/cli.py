@@ -39,22 +39,40 @@ from wsgikit.config import (
 )
 from wsgikit.loader import LoadError, load_app, prepare_sys_path
 from wsgikit.servers import ajp
+from wsgikit.servers._manager_settings import (
+    inherited_binds,
+    multiprocess,
+    wants_manager,
+    worker_settings,
+)
 from wsgikit.servers._tls import SETTINGS as TLS
 from wsgikit.servers._tls import tls_options
 from wsgikit.types import WSGIApplication
 
-__all__ = ["COMMANDS", "Command", "main"]
+__all__ = ["COMMANDS", "Command", "Launch", "main"]
+
+Builder = Callable[[WSGIApplication, Sequence[str]], Any]  # (app, binds) -> an EventServer
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a runner gets: the settings, the app's loader (a worker process may be the one to
+    call it) and ``reread()``, which resolves the settings anew (the manager's HUP)."""
+
+    settings: Config
+    load: Callable[[], WSGIApplication]
+    reread: Callable[[], Config]
 
 
 @dataclass(frozen=True)
 class Command:
-    """A subcommand: ``run(app, settings)`` returns the exit status (app is None for a command
-    without the ``app`` setting, such as ``compress``)."""
+    """A subcommand: ``run(launch)`` returns the exit status (a command without the ``app``
+    setting, such as ``compress``, gets a ``launch.load`` that raises)."""
 
     name: str
     help: str
     settings: tuple[Setting, ...]
-    run: Callable[[Any, Config], int]
+    run: Callable[[Launch], int]
 
 
 APP = Setting(
@@ -135,6 +153,7 @@ SERVE = (
     *PROXIES,
     PROXY_PROTOCOL,
     *TLS,
+    *worker_settings(),
 )
 
 CHECK = (
@@ -151,9 +170,10 @@ CHECK = (
 )
 
 
-def _run_check(app: WSGIApplication, settings: Config) -> int:
+def _run_check(launch: Launch) -> int:
     """Call the app as a strict server would, under LintMiddleware; report every problem."""
-    problems = check_app(app, settings["path"])
+    settings = launch.settings
+    problems = check_app(launch.load(), settings["path"])
     if problems:
         print(f"{settings['app']}: {problems} problem{'s' if problems > 1 else ''} found")
         return 1
@@ -163,6 +183,10 @@ def _run_check(app: WSGIApplication, settings: Config) -> int:
 
 def _serve_binds(settings: Config) -> list[str]:
     fds = [f"fd://{n}" for n in settings["fd"]]
+    inherited, only = inherited_binds()  # systemd's LISTEN_FDS, or a USR2 re-exec's
+    if only:
+        return inherited
+    fds += inherited
     if fds and settings.source("bind") == "default":
         return fds  # --fd alone: only the inherited sockets, not also the default address
     return [*settings["bind"], *fds]
@@ -182,32 +206,46 @@ def _loop_options(settings: Config) -> dict[str, Any]:
         "shutdown_timeout": settings["timeout_shutdown"],
         "write_buffer": parse_size(settings["write_buffer"]),
         "buffer_bodies": settings["buffer_bodies"],
+        "multiprocess": multiprocess(settings),
         **proxy_options(settings),
     }
 
 
-def _start(command: str, settings: Config, build: Callable[[], Any]) -> int:
-    """Build a server (binding its sockets), print where it listens, run until SIGINT/SIGTERM."""
+def _start(command: str, launch: Launch, builder: Callable[[Config], Builder]) -> int:
+    """Build a server (binding its sockets), print where it listens, run until SIGINT/SIGTERM;
+    or, with --workers (and the settings that need it), run the worker-process manager."""
     from wsgikit.servers._listen import describe  # noqa: PLC0415 (only the servers need it)
     from wsgikit.servers._loop import run_until_signal  # noqa: PLC0415
     from wsgikit.servers._poller import PollerError  # noqa: PLC0415
+    from wsgikit.servers._systemd import notify  # noqa: PLC0415
 
+    settings = launch.settings
     configure_logging(settings["log_level"], access_log=settings["access_log"])
+    if wants_manager(settings):
+        from wsgikit.servers._manager_cli import run_manager  # noqa: PLC0415
+
+        return run_manager(command, launch, builder, _serve_binds(settings))
     try:
-        server = build()
+        server = builder(settings)(launch.load(), _serve_binds(settings))
     except (BindError, PollerError) as exc:
         print(f"wsgikit {command}: error: {exc}", file=sys.stderr)
         return 1
     listeners = server.listeners.values()
     where = ", ".join(describe(sock, server.scheme_of(info)) for sock, info in listeners)
     print(f"Serving {settings['app']} on {where}", flush=True)
+    notify("READY=1")  # systemd Type=notify: the sockets are bound, the loop starts now
     run_until_signal(server)
+    notify("STOPPING=1")
     print("Stopped.", flush=True)
     return 0
 
 
-def _run_serve(app: WSGIApplication, settings: Config) -> int:
+def _run_serve(launch: Launch) -> int:
     """Serve with the HTTP server until SIGINT/SIGTERM (in-flight requests finish)."""
+    return _start("serve", launch, _http_server)
+
+
+def _http_server(settings: Config) -> Builder:
     from wsgikit.servers.http import Limits, Server  # noqa: PLC0415 (only serve needs them)
     from wsgikit.servers.proxy_protocol import ProxyProtocolServer  # noqa: PLC0415
 
@@ -218,17 +256,15 @@ def _run_serve(app: WSGIApplication, settings: Config) -> int:
         max_headers=settings["limit_headers"],
         max_body_size=parse_size(body) if body else None,
     )
-    return _start(
-        "serve",
-        settings,
-        lambda: (ProxyProtocolServer if settings["proxy_protocol"] else Server)(
-            app,
-            _serve_binds(settings),
-            server_header=settings["server_header"] or None,
-            limits=limits,
-            **tls_options(settings),
-            **_loop_options(settings),
-        ),
+    server_class = ProxyProtocolServer if settings["proxy_protocol"] else Server
+    tls = tls_options(settings)  # a bad certificate path: one error before any fork
+    return lambda app, binds: server_class(
+        app,
+        binds,
+        server_header=settings["server_header"] or None,
+        limits=limits,
+        **tls,
+        **_loop_options(settings),
     )
 
 
@@ -237,11 +273,12 @@ def _mount_point(text: str) -> None:
         raise ValueError("expected a path starting with / (the mount point), e.g. /app")
 
 
-def _gateway(default_bind: tuple[str, ...], bind_help: str) -> tuple[Setting, ...]:
+def _gateway(default_bind: tuple[str, ...], bind_help: str, skip: str = "") -> tuple[Setting, ...]:
     """Settings shared by ``fcgi`` and ``scgi``: the serve ones that apply, plus the mount."""
     kept = {"fd", "threads", "backlog", "unix_mode", "access_log", "log_level"}
     kept |= {"timeout_header", "timeout_body", "timeout_idle", "timeout_write", "timeout_shutdown"}
     kept |= {"write_buffer", "buffer_bodies", *(s.name for s in PROXIES)}
+    kept |= {s.name for s in worker_settings()}
     bind = Setting("bind", list, default_bind, bind_help, validate=parse_bind, metavar="ADDR")
     script_name = Setting(
         "script_name",
@@ -252,11 +289,16 @@ def _gateway(default_bind: tuple[str, ...], bind_help: str) -> tuple[Setting, ..
         validate=_mount_point,
         metavar="PREFIX",
     )
-    return (bind, *(s for s in SERVE if s.name in kept), script_name)
+    return (bind, *(s for s in SERVE if s.name in kept and s.name != skip), script_name)
 
 
 FCGI = (
-    *_gateway((), "listen on HOST:PORT, [IPv6]:PORT or unix:/path (default: the socket on fd 0)"),
+    *_gateway(
+        (),
+        "listen on HOST:PORT, [IPv6]:PORT or unix:/path (default: the socket on fd 0)",
+        skip="max_requests",  # FCGI_MAX_REQS below; recycling is --max-worker-requests
+    ),
+    *(s for s in worker_settings("max_worker_requests") if s.name == "max_worker_requests"),
     Setting("multiplex", bool, True, "accept several request ids per connection"),
     Setting("max_requests", int, 64, "request ids per connection (FCGI_MAX_REQS)", min=1),
     Setting("stderr", str, "log", "where wsgi.errors goes", choices=("log", "fcgi")),
@@ -268,51 +310,56 @@ AJP = (
 )
 
 
-def _run_fcgi(app: WSGIApplication, settings: Config) -> int:
+def _run_fcgi(launch: Launch) -> int:
     """Serve over FastCGI; with neither --bind nor --fd, on the socket inherited as fd 0."""
+    return _start("fcgi", launch, _fcgi_server)
+
+
+def _fcgi_server(settings: Config) -> Builder:
     from wsgikit.servers.fastcgi import FastCGIServer  # noqa: PLC0415 (only fcgi needs it)
 
-    return _start(
-        "fcgi",
-        settings,
-        lambda: FastCGIServer(
-            app,
-            _serve_binds(settings),
-            multiplex=settings["multiplex"],
-            max_requests=settings["max_requests"],
-            stderr=settings["stderr"],
-            script_name=settings["script_name"],
-            **_loop_options(settings),
-        ),
+    return lambda app, binds: FastCGIServer(
+        app,
+        binds,
+        multiplex=settings["multiplex"],
+        max_requests=settings["max_requests"],
+        stderr=settings["stderr"],
+        script_name=settings["script_name"],
+        **_loop_options(settings),
     )
 
 
-def _run_scgi(app: WSGIApplication, settings: Config) -> int:
+def _run_scgi(launch: Launch) -> int:
+    return _start("scgi", launch, _scgi_server)
+
+
+def _scgi_server(settings: Config) -> Builder:
     from wsgikit.servers.scgi import SCGIServer  # noqa: PLC0415 (only scgi needs it)
 
-    return _start(
-        "scgi",
-        settings,
-        lambda: SCGIServer(
-            app,
-            _serve_binds(settings),
-            script_name=settings["script_name"],
-            **_loop_options(settings),
-        ),
+    return lambda app, binds: SCGIServer(
+        app, binds, script_name=settings["script_name"], **_loop_options(settings)
     )
 
 
-def _run_ajp(app: WSGIApplication, settings: Config) -> int:
-    binds, options = _serve_binds(settings), ajp.server_options(settings) | _loop_options(settings)
-    return _start("ajp", settings, lambda: ajp.AJPServer(app, binds, **options))
+def _run_ajp(launch: Launch) -> int:
+    return _start("ajp", launch, _ajp_server)
 
 
-def _run_cgi(app: WSGIApplication, settings: Config) -> int:
+def _ajp_server(settings: Config) -> Builder:
+    options = ajp.server_options(settings) | _loop_options(settings)
+    return lambda app, binds: ajp.AJPServer(app, binds, **options)
+
+
+def _run_compress(launch: Launch) -> int:
+    return run_compress(None, launch.settings)
+
+
+def _run_cgi(launch: Launch) -> int:
     """Answer the one request of this process as a CGI script (RFC 3875)."""
     from wsgikit.servers.cgi import run  # noqa: PLC0415 (only cgi needs the gateway)
 
-    configure_logging(settings["log_level"])  # stderr: the web server's error log
-    run(app)
+    configure_logging(launch.settings["log_level"])  # stderr: the web server's error log
+    run(launch.load())
     return 0
 
 
@@ -334,7 +381,7 @@ COMMANDS: dict[str, Command] = {
         Command(
             "ajp", "serve the app over AJP13 (Apache mod_proxy_ajp)", (*LOADING, *AJP), _run_ajp
         ),
-        Command("compress", "write .gz/.br/.zst siblings for StaticFiles", COMPRESS, run_compress),
+        Command("compress", "write .gz/.br/.zst siblings for StaticFiles", COMPRESS, _run_compress),
     )
 }
 
@@ -346,30 +393,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors: argparse has printed them
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     command = COMMANDS[args.command]
-    try:
-        settings = resolve(
-            command.settings,
-            section=command.name,
-            cli=cli_values(args, command.settings),
-            config_file=args.config,
-            sections={name: c.settings for name, c in COMMANDS.items()},
+
+    def reread() -> Config:  # the settings, resolved anew (config file, environment)
+        return _effective(
+            resolve(
+                command.settings,
+                section=command.name,
+                cli=cli_values(args, command.settings),
+                config_file=args.config,
+                sections={name: c.settings for name, c in COMMANDS.items()},
+            )
         )
-        settings = _effective(settings)
+
+    try:
+        settings = reread()
         if args.print_config:
             print(settings.describe())
             return 0
         if APP not in command.settings:  # a command on files (compress): no app to load
-            return command.run(None, settings)
+            return command.run(Launch(settings, _no_app, reread))
         if not settings["app"]:
             raise ConfigError(
                 f"no app given: pass SPEC, set {APP.env}, or set app in a config file"
             )
         prepare_sys_path(chdir=settings["chdir"], pythonpath=settings["pythonpath"])
-        app = load_app(settings["app"])
-        return command.run(app, settings)
+        spec = settings["app"]
+        return command.run(Launch(settings, lambda: load_app(spec), reread))
     except (ConfigError, LoadError) as exc:
         print(f"wsgikit {command.name}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _no_app() -> WSGIApplication:
+    raise LoadError("this command loads no app")
 
 
 def _parser() -> argparse.ArgumentParser:

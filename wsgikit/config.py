@@ -313,6 +313,8 @@ def _typed(s: Setting, value: object) -> Any:
     t, is_bool = s.type, isinstance(value, bool)
     if (t is bool and is_bool) or (t is str and isinstance(value, str)):
         return value
+    if t is str and isinstance(value, int) and not is_bool:
+        return str(value)  # its text: workers = 4 next to workers = "auto", unix_mode = 660
     if t is int and isinstance(value, int) and not is_bool:
         return value
     if t is float and isinstance(value, int | float) and not is_bool and math.isfinite(value):

@@ -15,13 +15,30 @@ import stat
 
 from wsgikit._binds import Bind, BindError, parse_bind
 
-__all__ = ["Bind", "BindError", "describe", "open_listener", "parse_bind"]
+__all__ = ["Bind", "BindError", "describe", "open_listener", "parse_bind", "parse_spec"]
+
+
+def parse_spec(spec: str) -> Bind:
+    """:func:`parse_bind`, with the spec named in the error."""
+    try:
+        return parse_bind(spec)
+    except BindError as exc:
+        raise BindError(f"bind {spec!r}: {exc}") from None
 
 
 def open_listener(
-    bind: Bind, *, backlog: int = 2048, unix_mode: int | None = None
+    bind: Bind,
+    *,
+    backlog: int = 2048,
+    unix_mode: int | None = None,
+    reuse_port: bool = False,
+    listen: bool = True,
 ) -> socket.socket:
-    """A non-blocking listening socket for ``bind``; errors become BindError naming the spec."""
+    """A non-blocking listening socket for ``bind``; errors become BindError naming the spec.
+
+    ``reuse_port`` (TCP): SO_REUSEPORT, so that each worker process binds a socket of its own;
+    ``listen=False`` only binds (a manager reserving the port: nobody would accept there).
+    """
     try:
         if bind.kind == "fd":
             sock = socket.socket(fileno=bind.fd)
@@ -46,11 +63,14 @@ def open_listener(
             family, kind, proto, _, address = infos[0]
             sock = socket.socket(family, kind, proto)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
                 sock.bind(address)
-                sock.listen(backlog)
+                if listen:
+                    sock.listen(backlog)
             except BaseException:
                 sock.close()
                 raise

@@ -39,7 +39,7 @@ from wsgikit.servers._connection import (
     Connection,
     WantWrite,
 )
-from wsgikit.servers._listen import BindError, describe, open_listener, parse_bind
+from wsgikit.servers._listen import describe, open_listener, parse_spec
 from wsgikit.servers._poller import Poller, poller_class, raise_fd_limit
 from wsgikit.servers._signals import CtrlC, ForceStop, run_until_signal, take_signals
 from wsgikit.types import WSGIApplication
@@ -132,13 +132,14 @@ class EventServer:
         self._force = False
         self.conns: dict[int, Connection] = {}
         self.listeners: dict[int, tuple[socket.socket, ConnectionInfo]] = {}
+        self.accepting = True  # stop_accepting() clears it: answers then close their connection
+        self._own_paths: set[str] = set()  # unix sockets bound here (inherited ones are not ours)
         try:
             for spec in binds:
-                try:
-                    bind = parse_bind(spec)
-                except BindError as exc:
-                    raise BindError(f"bind {spec!r}: {exc}") from None
+                bind = parse_spec(spec)
                 sock = open_listener(bind, backlog=backlog, unix_mode=unix_mode)
+                if bind.kind == "unix":
+                    self._own_paths.add(bind.path)
                 self.listeners[sock.fileno()] = (sock, self.listener_info(sock))
         except BaseException:
             self.close_listeners()
@@ -233,12 +234,27 @@ class EventServer:
         if poller is not None:
             poller.wake()
 
+    def stop_accepting(self) -> None:
+        """Accept no more connections; the loop closes its listeners on its next turn without
+        taking their backlog, which the other processes sharing them (workers) serve, and each
+        answer closes its connection (clients go elsewhere before the drain closes idle ones).
+        Safe from any thread and from signal handlers."""
+        self.accepting = False
+        self._wake()
+
+    def _wake(self) -> None:
+        poller: Poller | None = getattr(self, "poller", None)
+        if poller is not None:
+            poller.wake()
+
     def close_listeners(self) -> None:
         poller: Poller | None = getattr(self, "poller", None)
-        for sock, _ in self.listeners.values():
-            if poller is not None:  # before close(): select() and poll() fail on a closed fd
-                poller.remove_listener(sock.fileno())
-            if sock.family == _AF_UNIX:
+        for fd, (sock, _) in self.listeners.items():
+            # Before close(): select() and poll() fail on a closed fd, and epoll would keep a
+            # socket another process (a worker) still holds.
+            if poller is not None:
+                poller.remove_listener(fd)
+            if sock.family == _AF_UNIX and sock.getsockname() in self._own_paths:
                 with contextlib.suppress(OSError):
                     os.unlink(sock.getsockname())
             sock.close()
@@ -285,6 +301,8 @@ class EventServer:
                     poller.drain_wake()
             if batch:  # inline: read and parse every ready connection first, then serve them
                 self._serve_batch(batch)
+            if not self.accepting and listeners:
+                self.close_listeners()
             now = time.monotonic()
             if self._accept_resumes and now >= self._accept_resumes:
                 self._set_accepting(True)

@@ -329,7 +329,7 @@ class HTTPConnection(Connection):
             self,
             method=head.method,
             version=head.version,
-            keep_alive=head.keep_alive and not server.stopping,
+            keep_alive=head.keep_alive and server.accepting and not server.stopping,
             server_header=server.server_header,
             pausable=not server.threads,
             keep_check=None if req is None or req.body.ended else self.can_keep_alive,

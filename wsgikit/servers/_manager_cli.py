@@ -1,0 +1,76 @@
+"""``wsgikit serve|fcgi|scgi --workers``: the command line's settings made into a manager.
+
+:func:`run_manager` is what :mod:`wsgikit.cli` calls when the manager is wanted; each HUP
+resolves the settings anew (config file, environment) and makes the next :class:`Plan`::
+
+    return run_manager("serve", launch, http_builder, ["127.0.0.1:8000"])
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from wsgikit.config import Config, ConfigError
+from wsgikit.loader import LoadError, load_app
+from wsgikit.servers._listen import BindError, describe
+from wsgikit.servers._manager_settings import manager_options, plan_options
+from wsgikit.servers._manager_worker import Plan
+from wsgikit.servers.workers import Manager
+
+if TYPE_CHECKING:
+    from wsgikit.servers._loop import EventServer
+
+__all__ = ["run_manager"]
+
+
+def run_manager(name: str, launch: Any, builder: Callable[[Config], Any], binds: list[str]) -> int:
+    """The command line's manager: ``launch`` is :class:`wsgikit.cli.Launch` (settings, reread),
+    ``builder(settings)`` gives ``(app, binds) -> server``. Each HUP rereads the settings."""
+    if not hasattr(os, "fork"):
+        print(f"wsgikit {name}: error: --workers needs fork() (POSIX only)", file=sys.stderr)
+        return 2
+    generations: list[Config] = []
+
+    def plan() -> Plan:  # at start: the settings given; on HUP: resolved anew
+        generations[:] = [launch.reread() if generations else launch.settings]
+        return _plan(generations[0], builder)
+
+    try:
+        manager = Manager(
+            name,
+            plan,
+            binds or ["fd://0"],  # fcgi: the socket the web server passed as fd 0
+            scheme=_SCHEMES.get(name, name),
+            **manager_options(launch.settings),
+        )
+    except BindError as exc:
+        print(f"wsgikit {name}: error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        if isinstance(exc, LoadError | ConfigError):
+            raise
+        print(f"wsgikit {name}: error: {exc}", file=sys.stderr)
+        return 2
+    where = ", ".join(describe(sock, manager.scheme) for sock in manager.listeners)
+    print(f"Serving {launch.settings['app']} on {where}", flush=True)
+    status = manager.run()
+    print("Stopped.", flush=True)
+    return status
+
+
+_SCHEMES = {"serve": "http"}
+
+
+def _plan(settings: Config, builder: Callable[[Config], Any]) -> Plan:
+    build = builder(settings)
+    preloaded = load_app(settings["app"]) if settings["preload"] else None
+
+    def start(binds: Sequence[str], wrap: Callable[[Any], Any]) -> EventServer:
+        app = preloaded if preloaded is not None else load_app(settings["app"])
+        server: EventServer = build(wrap(app), binds)
+        return server
+
+    return Plan(start=start, **plan_options(settings))
