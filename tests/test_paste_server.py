@@ -88,13 +88,14 @@ threads = 2
 
 
 @pytest.mark.integration
-def test_pserve_serves_a_pyramid_app_until_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["", "workers = 2\n"], ids=["one-process", "workers"])
+def test_pserve_serves_a_pyramid_app_until_sigterm(tmp_path: Path, workers: str) -> None:
     pserve = Path(sys.executable).with_name("pserve")
     curl = shutil.which("curl")
     if not pserve.exists() or curl is None:
         missing("pserve (pip install pyramid) or curl is not installed")
     (tmp_path / "wk_pyramid_app.py").write_text(textwrap.dedent(PYRAMID_APP))
-    (tmp_path / "site.ini").write_text(INI)
+    (tmp_path / "site.ini").write_text(INI + workers)  # workers: the app pserve loaded, forked
     proc = subprocess.Popen(
         [str(pserve), "site.ini"],
         cwd=tmp_path,

@@ -182,14 +182,17 @@ def _run_check(launch: Launch) -> int:
 
 
 def _serve_binds(settings: Config) -> list[str]:
+    """Every socket to listen on, the HTTPS redirect ones (``serve``) last: the manager binds
+    them all once, and the server builder takes as many off the end as there are redirects."""
     fds = [f"fd://{n}" for n in settings["fd"]]
     inherited, only = inherited_binds()  # systemd's LISTEN_FDS, or a USR2 re-exec's
     if only:
         return inherited
     fds += inherited
+    redirects = list(settings.get("redirect_https") or ())
     if fds and settings.source("bind") == "default":
-        return fds  # --fd alone: only the inherited sockets, not also the default address
-    return [*settings["bind"], *fds]
+        return [*fds, *redirects]  # --fd alone: only the inherited sockets, not the default
+    return [*settings["bind"], *fds, *redirects]
 
 
 def _loop_options(settings: Config) -> dict[str, Any]:
@@ -258,14 +261,21 @@ def _http_server(settings: Config) -> Builder:
     )
     server_class = ProxyProtocolServer if settings["proxy_protocol"] else Server
     tls = tls_options(settings)  # a bad certificate path: one error before any fork
-    return lambda app, binds: server_class(
-        app,
-        binds,
-        server_header=settings["server_header"] or None,
-        limits=limits,
-        **tls,
-        **_loop_options(settings),
-    )
+    redirects = len(tls.pop("redirect_https", ()))  # the last binds _serve_binds gives
+
+    def build(app: WSGIApplication, binds: Sequence[str]) -> Any:
+        cut = len(binds) - redirects
+        return server_class(
+            app,
+            binds[:cut],
+            redirect_https=binds[cut:],
+            server_header=settings["server_header"] or None,
+            limits=limits,
+            **tls,
+            **_loop_options(settings),
+        )
+
+    return build
 
 
 def _mount_point(text: str) -> None:

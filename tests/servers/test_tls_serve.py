@@ -161,3 +161,45 @@ def test_the_tls_port_beside_a_redirect_serves_the_app(redirecting: Any, certs: 
 def test_redirect_without_tls_needs_a_port() -> None:
     with pytest.raises(ValueError, match="https_port"):
         running(hello, redirect_https=["127.0.0.1:0"]).__enter__()
+
+
+def test_workers_serve_https_and_share_the_redirect_listener(certs: Certs) -> None:
+    # The manager binds the redirect listener once with the others; each worker took it off the
+    # end of its binds (bound in every worker, the second one failed with EADDRINUSE).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        plain = probe.getsockname()[1]
+    argv = ["serve", APP, "--bind", "127.0.0.1:0", "--workers", "2", "--certfile", str(certs.cert)]
+    argv += ["--keyfile", str(certs.key), "--redirect-https", f"127.0.0.1:{plain}"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "wsgikit", *argv], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            banner = proc.stdout.readline().strip()
+            prefix = f"Serving {APP} on https://127.0.0.1:"
+            assert banner.startswith(prefix), banner
+            port = banner[len(prefix) :].split(",")[0]
+            url = f"http://localhost:{plain}/w"
+            for _ in range(6):  # several connections: both workers answer
+                out = subprocess.run(
+                    ["curl", "-sSL", "--retry", "5", "--retry-connrefused", "--cacert"]
+                    + [str(certs.ca), url],
+                    capture_output=True,
+                    timeout=30,
+                    check=True,
+                )
+                assert out.stdout == b"Hello, /w"
+            https = f"https://localhost:{port}/w"
+            assert (
+                subprocess.run(
+                    ["curl", "-sS", "--cacert", str(certs.ca), https],
+                    capture_output=True,
+                    timeout=30,
+                ).stdout
+                == b"Hello, /w"
+            )
+            assert proc.poll() is None  # no worker died at boot: the manager still runs
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wsgikit.config import Config, ConfigError
-from wsgikit.loader import LoadError, load_app
+from wsgikit.loader import LoadError
 from wsgikit.servers._listen import BindError, describe
 from wsgikit.servers._manager_settings import manager_options, plan_options
 from wsgikit.servers._manager_worker import Plan
@@ -36,14 +36,14 @@ def run_manager(name: str, launch: Any, builder: Callable[[Config], Any], binds:
 
     def plan() -> Plan:  # at start: the settings given; on HUP: resolved anew
         generations[:] = [launch.reread() if generations else launch.settings]
-        return _plan(generations[0], builder)
+        return _plan(generations[0], builder, launch.load)
 
     try:
         manager = Manager(
             name,
             plan,
             binds or ["fd://0"],  # fcgi: the socket the web server passed as fd 0
-            scheme=_SCHEMES.get(name, name),
+            scheme=_scheme(name, launch.settings),
             **manager_options(launch.settings),
         )
     except BindError as exc:
@@ -64,12 +64,21 @@ def run_manager(name: str, launch: Any, builder: Callable[[Config], Any], binds:
 _SCHEMES = {"serve": "http"}
 
 
-def _plan(settings: Config, builder: Callable[[Config], Any]) -> Plan:
+def _scheme(name: str, settings: Config) -> str:
+    """What the banner names: https for ``serve`` with a certificate."""
+    if name == "serve" and settings.get("certfile"):
+        return "https"
+    return _SCHEMES.get(name, name)
+
+
+def _plan(settings: Config, builder: Callable[[Config], Any], load: Callable[[], Any]) -> Plan:
+    """``load`` imports the app (anew in each worker without --preload: fresh code on HUP);
+    PasteDeploy's runner passes one that returns the app pserve loaded."""
     build = builder(settings)
-    preloaded = load_app(settings["app"]) if settings["preload"] else None
+    preloaded = load() if settings["preload"] else None
 
     def start(binds: Sequence[str], wrap: Callable[[Any], Any]) -> EventServer:
-        app = preloaded if preloaded is not None else load_app(settings["app"])
+        app = preloaded if preloaded is not None else load()
         server: EventServer = build(wrap(app), binds)
         return server
 
