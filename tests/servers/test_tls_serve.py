@@ -180,11 +180,10 @@ def test_workers_serve_https_and_share_the_redirect_listener(certs: Certs) -> No
             prefix = f"Serving {APP} on https://127.0.0.1:"
             assert banner.startswith(prefix), banner
             port = banner[len(prefix) :].split(",")[0]
-            url = f"http://localhost:{plain}/w"
+            url, ca = f"http://localhost:{plain}/w", [str(certs.ca)]
             for _ in range(6):  # several connections: both workers answer
                 out = subprocess.run(
-                    ["curl", "-sSL", "--retry", "5", "--retry-connrefused", "--cacert"]
-                    + [str(certs.ca), url],
+                    ["curl", "-sSL", "--retry", "5", "--retry-connrefused", "--cacert", *ca, url],
                     capture_output=True,
                     timeout=30,
                     check=True,
