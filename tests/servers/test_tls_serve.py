@@ -190,14 +190,13 @@ def test_workers_serve_https_and_share_the_redirect_listener(certs: Certs) -> No
                 )
                 assert out.stdout == b"Hello, /w"
             https = f"https://localhost:{port}/w"
-            assert (
-                subprocess.run(
-                    ["curl", "-sS", "--cacert", str(certs.ca), https],
-                    capture_output=True,
-                    timeout=30,
-                ).stdout
-                == b"Hello, /w"
+            out = subprocess.run(
+                ["curl", "-sS", "--cacert", str(certs.ca), https],
+                capture_output=True,
+                timeout=30,
+                check=True,
             )
+            assert out.stdout == b"Hello, /w"
             assert proc.poll() is None  # no worker died at boot: the manager still runs
         finally:
             proc.send_signal(signal.SIGTERM)
