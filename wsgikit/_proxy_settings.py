@@ -79,7 +79,8 @@ PROXY_PROTOCOL = Setting(
     bool,
     False,
     "require a HAProxy PROXY header (v1 or v2) at the start of each connection from the "
-    "--forwarded-allow-ips peers; its client address holds for the whole connection",
+    "--forwarded-allow-ips peers; its client address holds for the whole connection "
+    "(with --certfile the header comes first, then the client's TLS: a TCP load balancer)",
 )
 
 

@@ -21,6 +21,7 @@ import struct
 from typing import NamedTuple
 
 __all__ = [
+    "MAX_LENGTH",
     "V1_PREFIX",
     "V2_SIGNATURE",
     "ProxyHeader",
@@ -36,6 +37,7 @@ _V2_FIXED = 16  # signature, version/command, family/transport, length
 # spec §2.2: the address block of each family (bytes), checked against the length field.
 _V2_ADDRESSES = {0x1: 12, 0x2: 36, 0x3: 216}
 _V2_MAX = 4096  # address block and TLVs: far above what proxies send; more is refused
+MAX_LENGTH = _V2_FIXED + _V2_MAX  # the longest header parse_header accepts (v1's is shorter)
 
 
 class ProxyProtocolError(ValueError):

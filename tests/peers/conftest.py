@@ -61,7 +61,7 @@ def apache(peer_root: Path) -> Iterator[Starter]:
 
 @pytest.fixture(scope="module")
 def nginx(peer_root: Path) -> Iterator[Starter]:
-    """``nginx(server_block, http="")``: a started nginx."""
+    """``nginx(server_block, http="")``: a started nginx (``stream=True``: a stream block)."""
     with contextlib.ExitStack() as stack:
 
         def start(server: str, **options: Any) -> Peer:

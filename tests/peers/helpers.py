@@ -8,6 +8,7 @@ skip the test, or fail it when ``WSGIKIT_REQUIRE_INTEGRATION=1`` (as .ci/run set
     with start_apache(tmp, "ScriptAlias /app /srv/app.cgi", modules=["alias", "cgi"]) as httpd:
         requests.get(httpd.url("/app/"))
     with start_nginx(tmp, "location / { fastcgi_pass 127.0.0.1:9000; }") as nginx: ...
+    with start_nginx(tmp, "proxy_pass 127.0.0.1:9000; proxy_protocol on;", stream=True): ...
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ from tests.integration import free_port, missing
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout these tests belong to
 APACHE_MODULE_DIRS = ("/usr/lib/apache2/modules", "/usr/lib64/httpd/modules", "/usr/lib/httpd")
+NGINX_MODULE_DIRS = (
+    "/usr/lib/nginx/modules",
+    "/usr/lib64/nginx/modules",
+    "/usr/share/nginx/modules",
+)
 SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")  # not on a non-root PATH everywhere
 
 
@@ -188,37 +194,62 @@ DocumentRoot "{directory}/htdocs"
 
 
 @contextlib.contextmanager
-def start_nginx(directory: Path, server: str, *, http: str = "") -> Iterator[Peer]:
-    """nginx running one ``server`` block (and ``http``-level directives) in ``directory``."""
+def start_nginx(
+    directory: Path, server: str, *, http: str = "", stream: bool = False
+) -> Iterator[Peer]:
+    """nginx running one ``server`` block (and ``http``-level directives) in ``directory``.
+
+    ``stream=True``: ``server`` is the body of a ``stream`` server block instead (TCP proxying,
+    the dynamic module of Debian's libnginx-mod-stream), listening on the peer's port.
+    """
     binary = find_program("nginx")
     peer = Peer("nginx", free_port(), directory, directory / "error.log")
     user = unprivileged_user()
-    temp = "\n".join(
-        f"    {kind}_temp_path {directory}/{kind}_temp;"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
+    listen = f"listen 127.0.0.1:{peer.port};"
+    if stream:
+        body = f"stream {{\n    server {{\n        {listen}\n{server}\n    }}\n}}"
+    else:
+        body = _nginx_http(directory, listen, server, http)
     main = f"""
+{nginx_stream_module() if stream else ""}
 {f"user {user} {_group_of(user)};" if user else ""}
 worker_processes 1;
 pid {directory}/nginx.pid;
 error_log {peer.error_log} info;
 events {{ worker_connections 256; }}
-http {{
-    access_log {directory}/access.log;
-{temp}
-{http}
-    server {{
-        listen 127.0.0.1:{peer.port};
-        server_name localhost;
-{server}
-    }}
-}}
+{body}
 """
     path = directory / "nginx.conf"
     path.write_text(main)
     argv = [binary, "-p", f"{directory}/", "-c", str(path), "-e", str(peer.error_log)]
     with running(peer, [*argv, "-g", "daemon off;"]):
         yield peer
+
+
+def _nginx_http(directory: Path, listen: str, server: str, http: str) -> str:
+    temp = "\n".join(
+        f"    {kind}_temp_path {directory}/{kind}_temp;"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return f"""http {{
+    access_log {directory}/access.log;
+{temp}
+{http}
+    server {{
+        {listen}
+        server_name localhost;
+{server}
+    }}
+}}"""
+
+
+def nginx_stream_module() -> str:
+    """The ``load_module`` line of nginx's stream module; missing() when it is not installed."""
+    for folder in NGINX_MODULE_DIRS:
+        path = os.path.join(folder, "ngx_stream_module.so")
+        if os.path.exists(path):
+            return f"load_module {path};"
+    return missing("nginx's stream module is not installed (Debian: libnginx-mod-stream)")
 
 
 def _group_of(user: str) -> str:

@@ -122,7 +122,7 @@ class HTTPConnection(Connection):
     def __init__(self, server: Server, sock: socket.socket, info: ConnectionInfo) -> None:
         tls = server.tls if info.base["wsgi.url_scheme"] == "https" else None
         if tls is not None:  # the handshake runs in the first reads, within the header timeout
-            sock = tls.wrap(sock, info.base)
+            sock = self.start_tls(sock, tls, info)
         super().__init__(server, sock, info)
         self.reading = tls is not None
         self.parser = RequestParser(self.server.limits)
@@ -131,6 +131,10 @@ class HTTPConnection(Connection):
         self.current: _Request | None = None  # the request being served, if it has a body
         self.pending: Outcome | None = None  # inline: a response paused for a slow client
         self.started = 0.0  # when the current request's app was called (0.0: no access log)
+
+    def start_tls(self, sock: socket.socket, tls: TLSConfig, info: ConnectionInfo) -> socket.socket:
+        """The socket of a connection accepted on a TLS listener: TLS from its first byte."""
+        return tls.wrap(sock, info.base)
 
     def add(self, events: list[Any]) -> None:
         queue = self.queue
