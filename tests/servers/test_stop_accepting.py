@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,21 @@ def test_an_inherited_unix_socket_file_stays_when_the_server_stops(tmp_path: Pat
     server = Server(hello, [f"fd://{fd}"], threads=0)
     server.close_listeners()
     assert Path(path).exists()
+
+
+@pytest.mark.parametrize("threads", [4, 0], ids=["threads", "inline"])
+def test_a_retiring_server_answers_an_idle_connection_that_speaks_during_its_drain(
+    threads: int,
+) -> None:
+    # A worker leaving for a successor: a keep-alive client idle when the drain began may be
+    # sending its next request that very moment; it gets an answer, not a closed socket.
+    with running(hello, threads=threads) as srv, srv.connect() as sock:
+        sock.sendall(GET)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        srv.server.stop_accepting()
+        assert wait_for(lambda: not srv.server.listeners)
+        srv.server.stop()  # the drain begins with this connection idle
+        time.sleep(0.5)
+        sock.sendall(GET)
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 200") and b"Connection: close" in answer

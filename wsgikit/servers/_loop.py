@@ -14,7 +14,6 @@ re-arms it (with epoll and kqueue, without waking the loop)::
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import queue
@@ -26,6 +25,7 @@ from typing import Any, ClassVar
 
 from wsgikit._forwarded import LOCAL_PROXIES, TrustedProxies
 from wsgikit.gateway import ConnectionInfo
+from wsgikit.servers._accept_pause import OUT_OF_FDS, AcceptPause
 from wsgikit.servers._body import BodyMemory
 from wsgikit.servers._connection import (
     BUSY,
@@ -48,10 +48,7 @@ __all__ = ["EventServer", "run_until_signal"]
 
 error_log = logging.getLogger("wsgikit.error")
 
-# accept() found no file descriptor (or memory): the client stays in the listen backlog.
-_OUT_OF_FDS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-_ACCEPT_PAUSE = 0.1  # seconds the listeners rest then, instead of failing on every turn
-_REFUSED_LOG_EVERY = 5.0  # seconds between log lines while it lasts
+_RETIRE_GRACE = 2.0  # seconds a retiring worker keeps an idle keep-alive connection
 _AF_UNIX = getattr(socket, "AF_UNIX", -1)  # Windows' socket module may lack it
 
 
@@ -156,10 +153,7 @@ class EventServer:
         self._batch: list[Connection] = []  # inline: connections with a request, this turn
         self._held: list[Connection] | None = None  # inline, while serving: send_last() holds
         self._in_app = False  # inline, while serving: a second signal raises through the app
-        self._accept_resumes = 0.0  # out of descriptors: the listeners rest until then
-        self._refused = 0  # accepts that found no descriptor since the last log line
-        self._refused_why = ""
-        self._refused_logged = -_REFUSED_LOG_EVERY  # when that line was written
+        self._pause = AcceptPause()  # out of descriptors: the listeners rest a moment
 
     def listener_info(self, sock: socket.socket) -> ConnectionInfo:
         """The environ facts of connections accepted on ``sock`` (SERVER_NAME, SERVER_PORT...)."""
@@ -284,8 +278,8 @@ class EventServer:
         batch = self._batch
         while True:
             timeout = 1.0
-            if self._accept_resumes:  # wake up in time to try accepting again
-                timeout = min(1.0, max(0.0, self._accept_resumes - time.monotonic()))
+            if self._pause.resumes:  # wake up in time to try accepting again
+                timeout = min(1.0, max(0.0, self._pause.resumes - time.monotonic()))
             for fd, _ in poll(timeout):
                 conn = conns.get(fd)
                 if conn is not None:
@@ -304,8 +298,8 @@ class EventServer:
             if not self.accepting and listeners:
                 self.close_listeners()
             now = time.monotonic()
-            if self._accept_resumes and now >= self._accept_resumes:
-                self._set_accepting(True)
+            if self._pause.resumes and now >= self._pause.resumes:
+                self._pause.set_accepting(True, self.listeners, self.poller)
             if self.stopping:
                 if not drain_until:
                     drain_until = now + self.shutdown_timeout
@@ -351,8 +345,8 @@ class EventServer:
             except BlockingIOError:
                 return
             except OSError as exc:
-                if exc.errno in _OUT_OF_FDS:
-                    self._refuse(exc.strerror or str(exc))
+                if exc.errno in OUT_OF_FDS:
+                    self._pause.refuse(exc.strerror or str(exc), self.listeners, self.poller)
                 return
             if len(self.conns) >= self.max_connections:
                 sock.close()
@@ -368,42 +362,6 @@ class EventServer:
             conn.deadline = time.monotonic() + timeout
             self.conns[conn.fd] = conn
             self.poller.register(conn.fd, self._mask)
-
-    def _refuse(self, why: str) -> None:
-        """accept() found no descriptor: the client waits in the backlog, and the listener stays
-        readable, so retrying on every turn would spin (and log a line a turn). The listeners
-        rest a moment instead; the open connections are served meanwhile at full speed."""
-        now = time.monotonic()
-        self._refused += 1
-        self._refused_why = why
-        self._log_refused(now)
-        self._accept_resumes = now + _ACCEPT_PAUSE
-        self._set_accepting(False)
-
-    def _set_accepting(self, on: bool) -> None:
-        """Put the listeners in the poll set (on) or take them out (off: EPOLLEXCLUSIVE forbids
-        EPOLL_CTL_MOD, so a listener is unregistered rather than left there with no events)."""
-        if on:
-            self._accept_resumes = 0.0
-        for fd in self.listeners:
-            with contextlib.suppress(OSError, ValueError):
-                if not on:
-                    self.poller.remove_listener(fd)
-                elif fd not in self.poller.listener_events:
-                    self.poller.add_listener(fd)
-
-    def _log_refused(self, now: float) -> None:
-        """One line per _REFUSED_LOG_EVERY with the count (the sweep logs the last ones)."""
-        if self._refused and now >= self._refused_logged + _REFUSED_LOG_EVERY:
-            error_log.error(
-                "cannot accept connections: %s (%d refused since the last such line); "
-                "the backlog keeps the clients, retrying every %gs",
-                self._refused_why,
-                self._refused,
-                _ACCEPT_PAUSE,
-            )
-            self._refused = 0
-            self._refused_logged = now
 
     def _on_readable(self, conn: Connection) -> None:
         try:
@@ -522,7 +480,7 @@ class EventServer:
             self.release(conn)
 
     def _sweep(self, now: float) -> None:
-        self._log_refused(now)
+        self._pause.log(now)
         for conn in list(self.conns.values()):
             if conn.state == BUSY or now < conn.deadline:
                 continue
@@ -540,6 +498,12 @@ class EventServer:
         a graceful stop. The listeners close at once: a client that connects now is refused
         (a proxy tries another upstream) rather than queued to be reset at the end.
         """
+        # A worker leaving for a successor (stop_accepting() first) keeps its idle keep-alive
+        # connections a moment: a client of one is likely sending its next request right now,
+        # and closing under it would fail that request; it gets its answer with Connection:
+        # close instead. A plain stop (Ctrl-C) closes them at once.
+        retiring = not self.accepting
+        grace = time.monotonic() + min(self.idle_timeout, _RETIRE_GRACE)
         for sock, info in list(self.listeners.values()):
             self._accept(sock, info, budget=1 << 16)
         self.close_listeners()
@@ -547,7 +511,10 @@ class EventServer:
             if conn.state == READ and not conn.reading:
                 self._on_readable(conn)  # a request waiting there is served (Connection: close)
                 if conn.state == READ and not conn.reading and self.conns.get(conn.fd) is conn:
-                    self.close(conn)
+                    if retiring:
+                        conn.deadline = min(conn.deadline, grace)
+                    else:
+                        self.close(conn)
 
     # -- closing ---------------------------------------------------------------------------------
 
