@@ -3,13 +3,18 @@
 Every server runs the same app in its own process pinned to core 0; wrk runs pinned to core 1, with
 the same duration and connections for all, in one run; the servers take turns over a few rounds
 and each one's best round counts. Prints req/s, p99 latency and the ratio to
-waitress; then the C10K check (10,000 idle keep-alive connections while wrk drives 50 active
-ones) and the big-body check (1 GiB up and down, the server's peak RSS growth)::
+waitress; then the multi-core row (``wsgikit serve --workers 2`` against gunicorn gthread and
+granian with 2 workers each, and wsgikit with 1 worker for the ratio: every server gets both
+cores 0 and 1, and wrk shares them, pinned to the same two), the C10K check (10,000 idle
+keep-alive connections while wrk drives 50 active ones) and the big-body check (1 GiB up and
+down, the server's peak RSS growth)::
 
-    python benchmarks/http_server.py                    # everything (about 4 minutes)
+    python benchmarks/http_server.py                    # everything (about 5 minutes)
     python benchmarks/http_server.py --rounds 1 --skip-c10k --skip-bigbody
+    python benchmarks/http_server.py --skip-throughput --skip-c10k --skip-bigbody  # multi-core
 
-Needs: wrk and taskset (Debian: wrk, util-linux), pip install waitress gunicorn cheroot.
+Needs: wrk and taskset (Debian: wrk, util-linux), pip install -e '.[bench]' (waitress, gunicorn,
+cheroot, granian).
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ["wsgikit-threads", "wsgikit-inline", "waitress", "gunicorn-gthread", "cheroot"]
 APPS = {"hello": "/", "realistic": "/api/items?page=2"}
 SERVER_CORE, CLIENT_CORE = "0", "1"
+# The multi-core row: N worker processes of each server on both cores, wrk on the same two.
+MULTICORE = ["wsgikit-w1", "wsgikit-w2", "gunicorn-gthread-w2", "granian-w2"]
+BOTH_CORES = "0,1"
 
 
 # -- the server side (run in a child process) ------------------------------------------------------
@@ -59,6 +67,8 @@ def _big(environ: Any, start_response: Any) -> Iterable[bytes]:
 
 
 def run_server(kind: str, app_name: str, port: int, idle_timeout: float) -> None:
+    if "-w" in kind:  # a server of worker processes, run by its own command line
+        os.execvp(sys.executable, [sys.executable, "-m", *_workers_command(kind, app_name, port)])
     import apps
 
     app = _big if app_name == "big" else getattr(apps, app_name)
@@ -91,6 +101,22 @@ def run_server(kind: str, app_name: str, port: int, idle_timeout: float) -> None
         raise SystemExit(f"unknown server {kind}")
 
 
+def _workers_command(kind: str, app_name: str, port: int) -> list[str]:
+    """``python -m ...`` arguments of a ``NAME-wN`` server: N workers serving the app."""
+    name, _, workers = kind.rpartition("-w")
+    spec, host = f"benchmarks.apps:{app_name}", "127.0.0.1"
+    if name == "wsgikit":  # the loop runs the app inline: no thread hand-off for a fast app
+        return ["wsgikit", "serve", spec, "--workers", workers, "--threads", "0",
+                "--bind", f"{host}:{port}", "--log-level", "warning"]  # fmt: skip
+    if name == "gunicorn-gthread":
+        return ["gunicorn", "-k", "gthread", "--threads", "8", "-w", workers,
+                "-b", f"{host}:{port}", "--log-level", "warning", spec]  # fmt: skip
+    if name == "granian":
+        return ["granian", "--interface", "wsgi", "--workers", workers, "--host", host,
+                "--port", str(port), "--log-level", "warning", "--no-access-log", spec]  # fmt: skip
+    raise SystemExit(f"unknown server {kind}")
+
+
 # -- the measuring side --------------------------------------------------------------------------
 
 
@@ -101,11 +127,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(kind: str, app: str, idle_timeout: float = 30.0) -> Iterator[tuple[int, int]]:
+def server(
+    kind: str, app: str, idle_timeout: float = 30.0, cores: str = SERVER_CORE
+) -> Iterator[tuple[int, int]]:
     port = free_port()
-    command = ["taskset", "-c", SERVER_CORE, sys.executable, __file__, "serve", kind, app]
+    command = ["taskset", "-c", cores, sys.executable, __file__, "serve", kind, app]
     command += [str(port), str(idle_timeout)]
-    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
+    # Quiet: the servers that print where they serve would break the tables.
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -124,10 +153,12 @@ def server(kind: str, app: str, idle_timeout: float = 30.0) -> Iterator[tuple[in
             proc.wait()
 
 
-def wrk(port: int, path: str, duration: int, connections: int) -> tuple[float, float]:
-    """(req/s, p99 latency in ms) from one wrk run pinned to the client core."""
+def wrk(
+    port: int, path: str, duration: int, connections: int, cores: str = CLIENT_CORE
+) -> tuple[float, float]:
+    """(req/s, p99 latency in ms) from one wrk run pinned to ``cores``."""
     command = [
-        "taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
+        "taskset", "-c", cores, "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
         "--latency", "-H", "Accept-Encoding: gzip", f"http://127.0.0.1:{port}{path}",
     ]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -147,27 +178,61 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
+def best_of(
+    kinds: list[str],
+    app: str,
+    rounds: int,
+    duration: int,
+    connections: int,
+    *,
+    cores: tuple[str, str],
+) -> dict[str, tuple[float, float]]:
+    """Each server's best (req/s, p99) of ``rounds`` wrk runs, the servers taking turns in every
+    round: a shared machine's slow spells then hit every server alike, and the best run is the
+    least disturbed one (as timeit takes the minimum). ``cores``: (the server's, wrk's)."""
+    results: dict[str, tuple[float, float]] = {}
+    for _ in range(rounds):
+        for kind in kinds:
+            with server(kind, app, cores=cores[0]) as (port, _):
+                wrk(port, APPS[app], 1, connections, cores[1])  # warm-up
+                rate, p99 = wrk(port, APPS[app], duration, connections, cores[1])
+            if rate > results.get(kind, (0.0, 0.0))[0]:
+                results[kind] = (rate, p99)
+    return results
+
+
 def throughput_table(duration: int, connections: int, servers: list[str], rounds: int) -> None:
-    """Each server's best of ``rounds`` wrk runs, the servers taking turns in every round: a
-    shared machine's slow spells then hit every server alike, and the best run is the least
-    disturbed one (as timeit takes the minimum)."""
     print(
         f"\n## Throughput (best of {rounds} rounds of wrk -t1 -c{connections} -d{duration}s; "
         "server on core 0, wrk on 1)\n"
     )
     print("| app | server | req/s | p99 ms | vs waitress |\n|---|---|---:|---:|---:|")
-    for app, path in APPS.items():
-        results: dict[str, tuple[float, float]] = {}
-        for _ in range(rounds):
-            for kind in servers:
-                with server(kind, app) as (port, _):
-                    wrk(port, path, 1, connections)  # warm-up
-                    rate, p99 = wrk(port, path, duration, connections)
-                if rate > results.get(kind, (0.0, 0.0))[0]:
-                    results[kind] = (rate, p99)
+    for app in APPS:
+        results = best_of(
+            servers, app, rounds, duration, connections, cores=(SERVER_CORE, CLIENT_CORE)
+        )
         base = results.get("waitress", (float("nan"), 0.0))[0]
         for kind, (rate, p99) in results.items():
             print(f"| {app} | {kind} | {rate:,.0f} | {p99:.2f} | {rate / base:.2f}x |")
+
+
+def multicore_table(duration: int, connections: int, rounds: int) -> None:
+    """The multi-core row: goal wsgikit-w2 >= 1.8x wsgikit-w1 and ahead of both peers."""
+    print(
+        f"\n## Multi-core (hello, best of {rounds} rounds of wrk -t1 -c{connections} "
+        f"-d{duration}s; each server and wrk all pinned to cores {BOTH_CORES})\n"
+    )
+    print("| server | req/s | p99 ms | vs wsgikit-w1 |\n|---|---:|---:|---:|")
+    results = best_of(MULTICORE, "hello", rounds, duration, connections, cores=(BOTH_CORES,) * 2)
+    base = results["wsgikit-w1"][0]
+    for kind, (rate, p99) in results.items():
+        print(f"| {kind} | {rate:,.0f} | {p99:.2f} | {rate / base:.2f}x |")
+    two = results["wsgikit-w2"][0]
+    peers = max(rate for kind, (rate, _) in results.items() if not kind.startswith("wsgikit"))
+    print(
+        f"\nwsgikit-w2: {two / base:.2f}x wsgikit-w1 (goal >= 1.8x), "
+        f"{two / peers:.2f}x the best peer (goal > 1.0x)"
+    )
 
 
 def hold_idle(port: int, count: int) -> list[socket.socket]:
@@ -254,12 +319,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle", type=int, default=10_000)
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-multicore", action="store_true")
     parser.add_argument("--skip-c10k", action="store_true")
     parser.add_argument("--skip-bigbody", action="store_true")
     opts = parser.parse_args(args)
     print(f"# benchmarks/http_server.py — Python {sys.version.split()[0]}, {os.cpu_count()} cores")
     if not opts.skip_throughput:
         throughput_table(opts.duration, opts.connections, opts.servers.split(","), opts.rounds)
+    if not opts.skip_multicore:
+        multicore_table(opts.duration, opts.connections, opts.rounds)
     if not opts.skip_c10k:
         c10k(opts.duration, opts.idle)
     if not opts.skip_bigbody:
