@@ -31,7 +31,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ["wsgikit-threads", "wsgikit-inline", "waitress", "gunicorn-gthread", "cheroot"]
@@ -186,6 +186,12 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
+class Run(NamedTuple):
+    rate: float  # req/s
+    p99: float  # ms
+    cores: float  # CPU seconds the server's processes used per second of the run
+
+
 def best_of(
     kinds: list[str],
     app: str,
@@ -194,19 +200,38 @@ def best_of(
     connections: int,
     *,
     cores: tuple[str, str],
-) -> dict[str, tuple[float, float]]:
-    """Each server's best (req/s, p99) of ``rounds`` wrk runs, the servers taking turns in every
-    round: a shared machine's slow spells then hit every server alike, and the best run is the
-    least disturbed one (as timeit takes the minimum). ``cores``: (the server's, wrk's)."""
-    results: dict[str, tuple[float, float]] = {}
+) -> dict[str, Run]:
+    """Each server's best run of ``rounds`` wrk runs, the servers taking turns in every round: a
+    shared machine's slow spells then hit every server alike, and the best run is the least
+    disturbed one (as timeit takes the minimum). ``cores``: (the server's, wrk's)."""
+    results: dict[str, Run] = {}
     for _ in range(rounds):
         for kind in kinds:
-            with server(kind, app, cores=cores[0]) as (port, _):
+            with server(kind, app, cores=cores[0]) as (port, pid):
                 wrk(port, APPS[app], 1, connections, cores[1])  # warm-up
+                before = tree_cpu(pid)
                 rate, p99 = wrk(port, APPS[app], duration, connections, cores[1])
-            if rate > results.get(kind, (0.0, 0.0))[0]:
-                results[kind] = (rate, p99)
+                used = (tree_cpu(pid) - before) / duration
+            if kind not in results or rate > results[kind].rate:
+                results[kind] = Run(rate, p99, used)
     return results
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and every process below it."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        with contextlib.suppress(OSError, ValueError):
+            fields = Path(f"/proc/{name}/stat").read_text().rpartition(")")[2].split()
+            parents[int(name)] = int(fields[1])
+            ticks[int(name)] = int(fields[11]) + int(fields[12])  # utime, stime
+    tree, grew = {pid}, True
+    while grew:
+        below = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= below
+        grew = bool(below)
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
 def throughput_table(duration: int, connections: int, servers: list[str], rounds: int) -> None:
@@ -219,9 +244,9 @@ def throughput_table(duration: int, connections: int, servers: list[str], rounds
         results = best_of(
             servers, app, rounds, duration, connections, cores=(SERVER_CORE, CLIENT_CORE)
         )
-        base = results.get("waitress", (float("nan"), 0.0))[0]
-        for kind, (rate, p99) in results.items():
-            print(f"| {app} | {kind} | {rate:,.0f} | {p99:.2f} | {rate / base:.2f}x |")
+        base = results["waitress"].rate if "waitress" in results else float("nan")
+        for kind, run in results.items():
+            print(f"| {app} | {kind} | {run.rate:,.0f} | {run.p99:.2f} | {run.rate / base:.2f}x |")
 
 
 def multicore_table(duration: int, connections: int, rounds: int, cores: str) -> None:
@@ -229,20 +254,26 @@ def multicore_table(duration: int, connections: int, rounds: int, cores: str) ->
 
     When wrk shares the servers' two cores, it takes its share of them: a server that scales
     perfectly still cannot double the one-worker figure, whose wrk had the second core to itself.
+    "cores used" (the server's processes' CPU time over the run's) and "req per CPU-s" tell
+    scaling apart from a machine whose other jobs took the cores.
     """
     server_cores, _, wrk_cores = cores.partition("/")
     print(
         f"\n## Multi-core (hello, best of {rounds} rounds of wrk -t1 -c{connections} "
         f"-d{duration}s; servers on cores {server_cores}, wrk on {wrk_cores or server_cores})\n"
     )
-    print("| server | req/s | p99 ms | vs wsgikit-w1 |\n|---|---:|---:|---:|")
+    print("| server | req/s | p99 ms | vs wsgikit-w1 | cores used | req per CPU-s |")
+    print("|---|---:|---:|---:|---:|---:|")
     pinned = (server_cores, wrk_cores or server_cores)
     results = best_of(MULTICORE, "hello", rounds, duration, connections, cores=pinned)
-    base = results["wsgikit-w1"][0]
-    for kind, (rate, p99) in results.items():
-        print(f"| {kind} | {rate:,.0f} | {p99:.2f} | {rate / base:.2f}x |")
-    two = results["wsgikit-w2"][0]
-    peers = max(rate for kind, (rate, _) in results.items() if not kind.startswith("wsgikit"))
+    base = results["wsgikit-w1"].rate
+    for kind, run in results.items():
+        print(
+            f"| {kind} | {run.rate:,.0f} | {run.p99:.2f} | {run.rate / base:.2f}x "
+            f"| {run.cores:.2f} | {run.rate / run.cores:,.0f} |"
+        )
+    two = results["wsgikit-w2"].rate
+    peers = max(run.rate for kind, run in results.items() if not kind.startswith("wsgikit"))
     print(
         f"\nwsgikit-w2: {two / base:.2f}x wsgikit-w1 (goal >= 1.8x), "
         f"{two / peers:.2f}x the best peer (goal > 1.0x)"
