@@ -162,11 +162,17 @@ def server(
 
 
 def wrk(
-    port: int, path: str, duration: int, connections: int, cores: str = CLIENT_CORE
+    port: int,
+    path: str,
+    duration: int,
+    connections: int,
+    *,
+    cores: str = CLIENT_CORE,
+    threads: int = 1,
 ) -> tuple[float, float]:
-    """(req/s, p99 latency in ms) from one wrk run pinned to ``cores``."""
+    """(req/s, p99 latency in ms) from one wrk run of ``threads`` threads pinned to ``cores``."""
     command = [
-        "taskset", "-c", cores, "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
+        "taskset", "-c", cores, "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
         "--latency", "-H", "Accept-Encoding: gzip", f"http://127.0.0.1:{port}{path}",
     ]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -200,6 +206,7 @@ def best_of(
     connections: int,
     *,
     cores: tuple[str, str],
+    wrk_threads: int = 1,
 ) -> dict[str, Run]:
     """Each server's best run of ``rounds`` wrk runs, the servers taking turns in every round: a
     shared machine's slow spells then hit every server alike, and the best run is the least
@@ -208,9 +215,11 @@ def best_of(
     for _ in range(rounds):
         for kind in kinds:
             with server(kind, app, cores=cores[0]) as (port, pid):
-                wrk(port, APPS[app], 1, connections, cores[1])  # warm-up
+                wrk(port, APPS[app], 1, connections, cores=cores[1], threads=wrk_threads)  # warm-up
                 before = tree_cpu(pid)
-                rate, p99 = wrk(port, APPS[app], duration, connections, cores[1])
+                rate, p99 = wrk(
+                    port, APPS[app], duration, connections, cores=cores[1], threads=wrk_threads
+                )
                 used = (tree_cpu(pid) - before) / duration
             if kind not in results or rate > results[kind].rate:
                 results[kind] = Run(rate, p99, used)
@@ -252,20 +261,26 @@ def throughput_table(duration: int, connections: int, servers: list[str], rounds
 def multicore_table(duration: int, connections: int, rounds: int, cores: str) -> None:
     """The multi-core row: goal wsgikit-w2 >= 1.8x wsgikit-w1 and ahead of both peers.
 
-    When wrk shares the servers' two cores, it takes its share of them: a server that scales
-    perfectly still cannot double the one-worker figure, whose wrk had the second core to itself.
-    "cores used" (the server's processes' CPU time over the run's) and "req per CPU-s" tell
-    scaling apart from a machine whose other jobs took the cores.
+    wrk runs one thread per server core: one thread, sharing the cores with N busy workers, gets
+    a 1/(N+1) share of the CPU and becomes the limit (measured: 2 workers 38k req/s with wrk -t1,
+    56-63k with -t2; 1 worker 27-39k either way). When wrk shares the servers' two cores it
+    takes its share of them: a server that scales perfectly still cannot double the one-worker
+    figure, whose wrk had the second core to itself. "cores used" (the server's processes' CPU
+    time over the run's) and "req per CPU-s" tell scaling apart from a machine whose other jobs
+    took the cores.
     """
     server_cores, _, wrk_cores = cores.partition("/")
+    threads = len(server_cores.split(","))
     print(
-        f"\n## Multi-core (hello, best of {rounds} rounds of wrk -t1 -c{connections} "
+        f"\n## Multi-core (hello, best of {rounds} rounds of wrk -t{threads} -c{connections} "
         f"-d{duration}s; servers on cores {server_cores}, wrk on {wrk_cores or server_cores})\n"
     )
     print("| server | req/s | p99 ms | vs wsgikit-w1 | cores used | req per CPU-s |")
     print("|---|---:|---:|---:|---:|---:|")
     pinned = (server_cores, wrk_cores or server_cores)
-    results = best_of(MULTICORE, "hello", rounds, duration, connections, cores=pinned)
+    results = best_of(
+        MULTICORE, "hello", rounds, duration, connections, cores=pinned, wrk_threads=threads
+    )
     base = results["wsgikit-w1"].rate
     for kind, run in results.items():
         print(
