@@ -96,6 +96,7 @@ class _Pipe:
 
 def worker_main(plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, int] | None) -> int:
     """The child's life after fork: returns the exit status (the caller ``os._exit``\\ s it)."""
+    manager = os.getppid()  # now, not once the app loaded: the manager may die meanwhile
     for sig in _MANAGER_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGCHLD):
@@ -113,7 +114,7 @@ def worker_main(plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, 
         pipe.send(f"fail 1 {type(exc).__name__}: {exc}")
         return 1
     _take_signals(server)
-    threading.Thread(target=_monitor, args=(plan, pipe, server), daemon=True).start()
+    threading.Thread(target=_monitor, args=(plan, pipe, server, manager), daemon=True).start()
     pipe.send("ready")
     server.run()
     return 0
@@ -170,9 +171,9 @@ def _take_signals(server: EventServer) -> None:
     signal.signal(signal.SIGUSR1, reopen)
 
 
-def _monitor(plan: Plan, pipe: _Pipe, server: EventServer) -> None:
+def _monitor(plan: Plan, pipe: _Pipe, server: EventServer, manager: int) -> None:
     """Heartbeat, recycling by age and memory, and a manager that died (we then drain)."""
-    manager, born = os.getppid(), time.monotonic()
+    born = time.monotonic()
     while not server.stopping:
         time.sleep(BEAT)
         pipe.send("beat")
