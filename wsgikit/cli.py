@@ -42,6 +42,7 @@ from wsgikit.servers._manager_settings import (
     wants_manager,
     worker_settings,
 )
+from wsgikit.servers._watch_settings import check_reload, loop_watch_options, watch_settings
 from wsgikit.types import WSGIApplication
 
 __all__ = ["COMMANDS", "Command", "Launch", "main"]
@@ -145,6 +146,7 @@ SERVE = (
         validate=_size,
     ),
     *worker_settings(),
+    *watch_settings(),
 )
 
 CHECK = (
@@ -198,6 +200,7 @@ def _loop_options(settings: Config) -> dict[str, Any]:
         "write_buffer": parse_size(settings["write_buffer"]),
         "buffer_bodies": settings["buffer_bodies"],
         "multiprocess": multiprocess(settings),
+        **loop_watch_options(settings),
     }
 
 
@@ -210,7 +213,8 @@ def _start(command: str, launch: Launch, builder: Callable[[Config], Builder]) -
 
     settings = launch.settings
     configure_logging(settings["log_level"], access_log=settings["access_log"])
-    if wants_manager(settings):
+    check_reload(settings)
+    if wants_manager(settings) or settings["reload"]:  # --reload: a manager restarts workers
         from wsgikit.servers._manager_cli import run_manager  # noqa: PLC0415
 
         return run_manager(command, launch, builder, _serve_binds(settings))
@@ -262,6 +266,7 @@ def _gateway(default_bind: tuple[str, ...], bind_help: str, skip: str = "") -> t
     kept = {"fd", "threads", "backlog", "unix_mode", "access_log", "log_level"}
     kept |= {"timeout_header", "timeout_body", "timeout_idle", "timeout_write", "timeout_shutdown"}
     kept |= {"write_buffer", "buffer_bodies"} | {s.name for s in worker_settings()}
+    kept |= {s.name for s in watch_settings()}
     bind = Setting("bind", list, default_bind, bind_help, validate=parse_bind, metavar="ADDR")
     script_name = Setting(
         "script_name",

@@ -17,6 +17,7 @@ from wsgikit.loader import LoadError, load_app
 from wsgikit.servers._listen import BindError, describe
 from wsgikit.servers._manager_settings import manager_options, plan_options
 from wsgikit.servers._manager_worker import Plan
+from wsgikit.servers._watch_settings import plan_watch_options
 from wsgikit.servers.workers import Manager
 
 if TYPE_CHECKING:
@@ -69,4 +70,4 @@ def _plan(settings: Config, builder: Callable[[Config], Any]) -> Plan:
         server: EventServer = build(wrap(app), binds)
         return server
 
-    return Plan(start=start, **plan_options(settings))
+    return Plan(start=start, **plan_options(settings), **plan_watch_options(settings))
