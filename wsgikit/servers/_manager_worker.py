@@ -13,6 +13,7 @@ enough for one atomic ``write``, PIPE_BUF, from any thread):
                         thread is free (:mod:`~wsgikit.servers._watchdog`; the manager reads
                         the silence: ``worker_timeout``)
 ``stuck JSON``          instead of beats: a request the app holds (request line, stack)
+``reload PATH``         ``--reload``: a source file changed (:mod:`~wsgikit.servers._reload`)
 ``fail STATUS TEXT``    the app could not load: the manager stops with TEXT and exit STATUS
 
 Signals, as the manager sends them: TERM/INT stop accepting at once (the shared listen backlog is
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsgikit.config import ConfigError
 from wsgikit.loader import LoadError
+from wsgikit.servers._reload import start_reloader
 from wsgikit.servers._signals import ForceStop
 from wsgikit.servers._watchdog import heartbeat
 from wsgikit.types import WSGIApplication
@@ -128,6 +130,8 @@ def worker_main(plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, 
     beat = heartbeat(server, plan.worker_timeout, pipe.send)
     threading.Thread(target=_monitor, args=(plan, pipe, server, beat), daemon=True).start()
     pipe.send("ready")
+    if plan.reload is not None:
+        start_reloader(plan.reload, pipe.send)
     server.run()
     return 0
 

@@ -295,6 +295,9 @@ class Manager:
             self._boot_failures = 0
         elif kind == "recycle" and not worker.retired:
             worker.doomed = True
+        elif kind == "reload" and worker.plan is self.plan and not self.stopping:
+            error_log.info("manager: %s changed, reloading (--reload)", rest)
+            self.reload()  # a reload already under way made a new plan: this one is stale
         elif kind == "fail":
             status, _, text = rest.partition(" ")
             self._boot_failed(worker, int(status) if status.isdigit() else 1, text)
