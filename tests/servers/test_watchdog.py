@@ -166,3 +166,11 @@ def test_a_busy_worker_with_a_free_thread_keeps_beating(managed: Any) -> None:
     time.sleep(3)
     assert srv.children() == {worker}
     assert srv.get("/") == "fine"
+
+
+def test_inline_a_stuck_request_is_logged_while_it_holds_the_loop(caplog) -> None:
+    caplog.set_level(logging.WARNING, "wsgikit.error")
+    with running(stuck_app, validate=False, threads=0, request_timeout=1.0) as srv:
+        assert get(srv.port, "/held?2.5") == b"late"
+    (line,) = stuck_lines(caplog)
+    assert "GET /held?2.5" in line and "in stuck_app" in line

@@ -10,7 +10,8 @@ not stuck: each ``next()`` is its own stretch.
 
 The loop's sweep (once a second) calls :meth:`Watchdog.check`: a stretch longer than
 ``timeout`` is logged once per request at WARNING with its request line and the stack of the
-thread running it (``sys._current_frames()``); no thread per request. In a worker process the
+thread running it (``sys._current_frames()``); no thread per request (inline, where the app
+holds the loop and so its sweep, one thread per server looks instead). In a worker process the
 monitor thread asks :meth:`Watchdog.alive` before each heartbeat: a loop that has not swept for
 :data:`LOOP_STALL` seconds (inline: the app holds the loop) or every pool thread stuck makes it
 send what the app is doing instead (:func:`heartbeat`), and the manager replaces a worker that
@@ -27,6 +28,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +78,7 @@ class Watchdog:
         self.stream_input = stream_input  # buffer_bodies=False: wsgi.input waits for clients
         self.running: dict[int, _Request] = {}  # thread id -> its request, while in the app
         self.swept = time.monotonic()  # the loop's last sweep
+        self._lock = threading.Lock()
 
     # -- the app's side (pool threads, or the loop inline) ---------------------------------------
 
@@ -117,7 +120,9 @@ class Watchdog:
         if not self.timeout:
             return
         for request in self.stuck(now, self.timeout):
-            if not request.logged:
+            with self._lock:  # the sweep and a monitor thread may look at once: log once
+                if request.logged:
+                    continue
                 request.logged = True
                 error_log.warning(
                     "request running for %.1fs (--request-timeout %gs): %s\n%s",
@@ -209,7 +214,21 @@ def attach(server: EventServer, timeout: float) -> Watchdog:
     watchdog = Watchdog(timeout, threads=server.threads, stream_input=not server.buffer_bodies)
     server.app = watchdog.wrap(server.app)
     server.watchdog = watchdog
+    if timeout and not server.threads:  # inline, the app holds the loop: the sweep cannot look
+        args = (weakref.ref(server), watchdog)
+        threading.Thread(target=_look, args=args, name="wsgikit-watchdog", daemon=True).start()
     return watchdog
+
+
+def _look(server: weakref.ref[EventServer], watchdog: Watchdog) -> None:
+    """Inline: one thread per server looks once a second, until the server stops."""
+    while True:
+        time.sleep(1.0)
+        alive = server()
+        if alive is None or alive.stopping:
+            return
+        del alive
+        watchdog.check(time.monotonic(), swept=False)
 
 
 def heartbeat(
