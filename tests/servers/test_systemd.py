@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import free_port, missing
-from tests.servers.manager_helpers import APPS, children_of, until
+from tests.servers.manager_helpers import APPS, Managed, children_of, until
 from wsgikit.servers._systemd import listen_fds
 
 ACTIVATE = "/usr/bin/systemd-socket-activate"
@@ -177,3 +177,22 @@ def test_the_example_units_serve_under_socket_activation(site: Path, notify_sock
         get(port)
     finally:
         stop(proc)
+
+
+def test_usr2_tells_systemd_the_new_main_pid(tmp_path: Path, notify_socket) -> None:
+    pid_file = tmp_path / "wsgikit.pid"
+    env = {"NOTIFY_SOCKET": notify_socket.getsockname()}
+    srv = Managed(tmp_path, "wk_info:app", "--workers", "1", "--pid", str(pid_file), env=env)
+    new_manager = 0
+    try:
+        srv.wait_workers(1)
+        assert messages_until(notify_socket, "READY=1")
+        srv.signal(signal.SIGUSR2)
+        assert srv.finish() == 0
+        new_manager = int(pid_file.read_text())
+        assert messages_until(notify_socket, f"MAINPID={new_manager}")
+    finally:
+        srv.close()
+        if new_manager:
+            os.kill(new_manager, signal.SIGTERM)
+            until(lambda: not Path(f"/proc/{new_manager}").exists(), 30)

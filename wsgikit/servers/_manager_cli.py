@@ -8,6 +8,7 @@ resolves the settings anew (config file, environment) and makes the next :class:
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,9 @@ __all__ = ["run_manager"]
 def run_manager(name: str, launch: Any, builder: Callable[[Config], Any], binds: list[str]) -> int:
     """The command line's manager: ``launch`` is :class:`wsgikit.cli.Launch` (settings, reread),
     ``builder(settings)`` gives ``(app, binds) -> server``. Each HUP rereads the settings."""
+    if not hasattr(os, "fork"):
+        print(f"wsgikit {name}: error: --workers needs fork() (POSIX only)", file=sys.stderr)
+        return 2
     generations: list[Config] = []
 
     def plan() -> Plan:  # at start: the settings given; on HUP: resolved anew

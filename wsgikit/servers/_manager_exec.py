@@ -13,7 +13,6 @@ the old manager drains its own workers and exits. If the new one dies first, the
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import socket
 import sys
@@ -88,6 +87,8 @@ class Reexec:
 
 def _exec(listeners: Sequence[socket.socket], pipe: int) -> None:
     """In the forked child: sockets to fds 3.., the pipe after them, then execve."""
+    import fcntl  # noqa: PLC0415 (POSIX only: the command line imports this module everywhere)
+
     sources = [sock.fileno() for sock in listeners] + [pipe]
     floor = LISTEN_FDS_START + len(sources)
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD, floor) for fd in sources]  # out of the targets' way

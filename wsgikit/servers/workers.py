@@ -284,7 +284,7 @@ class Manager:
 
     def _message(self, worker: _Worker, line: str) -> None:
         kind, _, rest = line.partition(" ")
-        if kind in ("ready", "beat"):
+        if kind in ("ready", "beat"):  # not any message: "stuck" is what a silent one sends
             worker.beat = time.monotonic()
             worker.stuck.clear()
         elif kind == "stuck":
@@ -305,13 +305,15 @@ class Manager:
     def _boot_failed(self, worker: _Worker, status: int, text: str) -> None:
         """A worker could not load the app: at start, the manager stops with the error; after
         a HUP, the old workers keep serving and the error is logged."""
-        worker.doomed = True
+        worker.retired = worker.retired or time.monotonic()  # it exits: never counted again
         if not self._ever_ready:
             if not self.stopping:
                 self.error, self.status = text, status
                 self.stop(graceful=False)
             return
         error_log.error("manager: a new worker could not start: %s", text)
+        if worker.plan is not self.plan:
+            return  # a reload already undone: its other workers fail alike
         old = [
             w
             for w in self.workers.values()
@@ -368,8 +370,6 @@ class Manager:
         if worker.retired or self.stopping:
             error_log.debug("manager: worker %d exited (%s)", worker.pid, how)
             return
-        if worker.doomed and not worker.ready:
-            return  # its failure was handled as it was reported
         if not worker.ready:
             self._boot_failures += 1
             error_log.error("manager: worker %d died before it could serve (%s)", worker.pid, how)
@@ -467,6 +467,7 @@ class Manager:
         assert self._reexec is not None
         if self._reexec.poll():
             error_log.info("manager: the new manager %d accepts; stopping", self._reexec.pid)
+            _systemd.notify(f"MAINPID={self._reexec.pid}")  # systemd follows the new one
             self._own_paths.clear()  # the new manager serves them now
             self.stop(graceful=True)
             return
