@@ -251,7 +251,7 @@ def heartbeat(
             if not request.reported:
                 request.reported = True
                 stack = stack_of(request.thread)[-STACK_CHARS:]
-                text = {"request": request.line(), "for": round(now - request.since, 1)}
+                text = {"request": request.line()[:500], "for": round(now - request.since, 1)}
                 send("stuck " + json.dumps({**text, "stack": stack}))
 
     return beat
