@@ -79,13 +79,9 @@ class Plan:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"workers must be 1 or more, got {self.workers}")
-        for name in (
-            "max_requests",
-            "max_requests_jitter",
-            "max_memory",
-            "max_age",
-            "worker_timeout",
-        ):
+        if self.worker_timeout < 0:
+            raise ValueError(f"worker_timeout must be 0 (off) or more, got {self.worker_timeout}")
+        for name in ("max_requests", "max_requests_jitter", "max_memory", "max_age"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 (off) or more, got {getattr(self, name)}")
 
