@@ -4,6 +4,9 @@ file) changes, with inotify and with polling; new code that does not load change
 from __future__ import annotations
 
 import http.client
+import importlib
+import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +14,9 @@ from typing import Any
 
 import pytest
 
+import wsgikit
 from tests.servers.manager_helpers import Managed, until
+from wsgikit.servers._reload import ProjectFiles, changed_since, excluded_roots
 
 # The versions differ in length: a .pyc is checked against its source's mtime (whole seconds)
 # and size, so an edit in the second of the import must change the size to be seen.
@@ -104,3 +109,28 @@ def test_reload_with_preload_is_refused(site: Any) -> None:
     srv = site("--preload")
     assert srv.finish() == 2
     assert "--reload cannot be used with --preload" in srv.stderr
+
+
+def test_a_file_saved_while_the_worker_loaded_counts_as_changed(tmp_path: Path) -> None:
+    saved = tmp_path / "saved.py"
+    saved.write_text("X = 2\n")
+    mtime = saved.stat().st_mtime
+    assert changed_since({str(saved)}, mtime - 1.0) == str(saved)  # saved after loading began
+    assert changed_since({str(saved)}, mtime) is None  # saved before: the code has it
+    os.utime(saved, (mtime + 3600, mtime + 3600))
+    assert changed_since({str(saved)}, mtime - 1.0) is None  # a future mtime is clock skew
+
+
+def test_the_watched_files_are_the_projects_not_pythons_or_wsgikits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "rl_mine.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("rl_mine")
+    (tmp_path / "page.html").write_text("<p>")
+    files = ProjectFiles(["*.html"], excluded_roots())
+    monkeypatch.chdir(tmp_path)
+    watched = files()
+    assert {str(tmp_path / "rl_mine.py"), str(tmp_path / "page.html")} <= watched
+    assert os.path.realpath(json.__file__) not in watched
+    assert os.path.realpath(wsgikit.__file__) not in watched

@@ -111,6 +111,7 @@ def worker_main(plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     pipe = _Pipe(pipe_fd)
+    began = time.time()  # --reload: a file saved from now on is newer than the code we run
     try:
         if ids is not None:
             _drop_privileges(*ids)
@@ -127,7 +128,7 @@ def worker_main(plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, 
     threading.Thread(target=_monitor, args=(plan, pipe, server, beat), daemon=True).start()
     pipe.send("ready")
     if plan.reload is not None:
-        start_reloader(plan.reload, pipe.send)
+        start_reloader(plan.reload, pipe.send, began)
     server.run()
     return 0
 

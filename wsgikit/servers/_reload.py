@@ -28,7 +28,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-__all__ = ["POLL_ENV", "PollWatcher", "start_reloader", "watched_files"]
+__all__ = [
+    "POLL_ENV",
+    "PollWatcher",
+    "ProjectFiles",
+    "changed_since",
+    "excluded_roots",
+    "start_reloader",
+]
 
 error_log = logging.getLogger("wsgikit.error")
 
@@ -41,7 +48,7 @@ _IN_NONBLOCK, _IN_CLOEXEC = 0o4000, 0o2000000
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
 
 
-def _excluded_roots() -> tuple[str, ...]:
+def excluded_roots() -> tuple[str, ...]:
     """Where code that is not the project's lives: Python's prefixes and wsgikit itself."""
     paths = sysconfig.get_paths()
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
@@ -50,18 +57,41 @@ def _excluded_roots() -> tuple[str, ...]:
     return tuple(os.path.join(os.path.realpath(root), "") for root in roots)
 
 
-def watched_files(extra: Sequence[str], excluded: tuple[str, ...]) -> set[str]:
-    """The project's loaded module files and the extra files (globs expanded now)."""
-    found = set()
-    for module in list(sys.modules.values()):
-        name = getattr(module, "__file__", None)
-        if isinstance(name, str) and name.endswith(".py"):
+class ProjectFiles:
+    """``files()``: the project's loaded module files and the extra files (globs expanded at
+    each call); a module's resolved path is kept (asked once a second)."""
+
+    def __init__(self, extra: Sequence[str], excluded: tuple[str, ...]) -> None:
+        self.extra = extra
+        self.excluded = excluded
+        self._paths: dict[str, str | None] = {}  # a module's __file__ -> ours, or None
+
+    def _path(self, name: str) -> str | None:
+        if name not in self._paths:
             path = os.path.realpath(name)
-            if not path.startswith(excluded):
+            ours = name.endswith(".py") and not path.startswith(self.excluded)
+            self._paths[name] = path if ours else None
+        return self._paths[name]
+
+    def __call__(self) -> set[str]:
+        found = set()
+        for module in list(sys.modules.values()):
+            name = getattr(module, "__file__", None)
+            if isinstance(name, str) and (path := self._path(name)) is not None:
                 found.add(path)
-    for pattern in extra:
-        found.update(os.path.realpath(p) for p in glob.glob(pattern, recursive=True))
-    return found
+        for pattern in self.extra:
+            found.update(os.path.realpath(p) for p in glob.glob(pattern, recursive=True))
+        return found
+
+
+def changed_since(paths: set[str], since: float) -> str | None:
+    """A file modified after ``since`` (a wall-clock time) and not in the future."""
+    now = time.time()
+    for path in sorted(paths):
+        with contextlib.suppress(OSError):
+            if since < os.stat(path).st_mtime <= now:
+                return path
+    return None
 
 
 class PollWatcher:
@@ -148,11 +178,7 @@ class InotifyWatcher:
 
 
 def _watcher(extra: Sequence[str]) -> PollWatcher | InotifyWatcher:
-    excluded = _excluded_roots()
-
-    def files() -> set[str]:
-        return watched_files(extra, excluded)
-
+    files = ProjectFiles(extra, excluded_roots())
     if os.environ.get(POLL_ENV, "") not in ("", "0") or not sys.platform.startswith("linux"):
         return PollWatcher(files)
     try:
@@ -162,12 +188,17 @@ def _watcher(extra: Sequence[str]) -> PollWatcher | InotifyWatcher:
         return PollWatcher(files)
 
 
-def start_reloader(extra: Sequence[str], send: Callable[[str], None]) -> None:
-    """In a worker: a daemon thread that sends ``reload PATH`` on each change (after it
-    settles); the manager does the rest."""
+def start_reloader(extra: Sequence[str], send: Callable[[str], None], since: float) -> None:
+    """In a worker that began loading the app at ``since`` (``time.time()``): a daemon thread
+    that sends ``reload PATH`` on each change (after it settles); the manager does the rest. A
+    file saved while this worker loaded (a second save during a reload) counts as a change."""
     watcher = _watcher(extra)
 
     def watch() -> None:
+        missed = changed_since(watcher.files(), since)
+        if missed is not None:
+            error_log.info("--reload: %s changed as the app loaded", missed)
+            send(f"reload {missed}")
         while True:
             with contextlib.suppress(Exception):  # a file system hiccup must not end the watch
                 changed = watcher.wait()
