@@ -134,3 +134,16 @@ def test_the_watched_files_are_the_projects_not_pythons_or_wsgikits(
     assert {str(tmp_path / "rl_mine.py"), str(tmp_path / "page.html")} <= watched
     assert os.path.realpath(json.__file__) not in watched
     assert os.path.realpath(wsgikit.__file__) not in watched
+
+
+def test_each_worker_sees_the_change_and_the_manager_reloads_once(
+    site: Any, tmp_path: Path
+) -> None:
+    srv = site("--workers", "2")
+    old = srv.wait_workers(2)
+    (tmp_path / "rl_part.py").write_text('VERSION = "v22"\n')
+    until(lambda: len(srv.children()) == 2 and not srv.children() & old, 10)
+    until(lambda: answer(srv) == "v22", 10)
+    time.sleep(1.5)  # a second reload, if any, would have begun
+    log = srv._err.read_text()
+    assert log.count("--reload: ") == 2 and log.count("reloading (--reload)") == 1, log

@@ -174,3 +174,12 @@ def test_inline_a_stuck_request_is_logged_while_it_holds_the_loop(caplog) -> Non
         assert get(srv.port, "/held?2.5") == b"late"
     (line,) = stuck_lines(caplog)
     assert "GET /held?2.5" in line and "in stuck_app" in line
+
+
+def test_worker_timeout_0_leaves_a_stuck_worker_alone(managed: Any) -> None:
+    srv = managed("--workers", "1", "--threads", "0", "--worker-timeout", "0")
+    (worker,) = srv.wait_workers(1)
+    _hang(srv.port)
+    time.sleep(3.5)
+    assert srv.children() == {worker}
+    assert "sent no heartbeat" not in srv._err.read_text()
