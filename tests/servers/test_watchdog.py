@@ -159,13 +159,18 @@ def test_a_stuck_worker_is_replaced_and_the_log_says_what_it_was_doing(
     assert "GET /hang from 127.0.0.1" in log and "time.sleep(60)" in log
 
 
-def test_a_busy_worker_with_a_free_thread_keeps_beating(managed: Any) -> None:
-    srv = managed("--workers", "1", "--threads", "2", "--worker-timeout", "1")
+@pytest.mark.parametrize(
+    ("threads", "timeout"),
+    [("2", "1"), ("0", "0")],
+    ids=["a-free-pool-thread-beats", "worker-timeout-0-is-off"],
+)
+def test_a_worker_holding_a_request_is_left_alone(managed: Any, threads: str, timeout: str) -> None:
+    srv = managed("--workers", "1", "--threads", threads, "--worker-timeout", timeout)
     (worker,) = srv.wait_workers(1)
     _hang(srv.port)
-    time.sleep(3)
+    time.sleep(3.5)
     assert srv.children() == {worker}
-    assert srv.get("/") == "fine"
+    assert "sent no heartbeat" not in srv._err.read_text()
 
 
 def test_inline_a_stuck_request_is_logged_while_it_holds_the_loop(caplog) -> None:
@@ -176,10 +181,10 @@ def test_inline_a_stuck_request_is_logged_while_it_holds_the_loop(caplog) -> Non
     assert "GET /held?2.5" in line and "in stuck_app" in line
 
 
-def test_worker_timeout_0_leaves_a_stuck_worker_alone(managed: Any) -> None:
-    srv = managed("--workers", "1", "--threads", "0", "--worker-timeout", "0")
-    (worker,) = srv.wait_workers(1)
+@pytest.mark.parametrize("workers", [(), ("--workers", "2")], ids=["one-process", "workers"])
+def test_request_timeout_on_the_command_line_logs_the_stack(managed: Any, workers: Any) -> None:
+    srv = managed(*workers, "--request-timeout", "1")
     _hang(srv.port)
-    time.sleep(3.5)
-    assert srv.children() == {worker}
-    assert "sent no heartbeat" not in srv._err.read_text()
+    until(lambda: "request running for" in srv._err.read_text(), 10)
+    log = srv._err.read_text()
+    assert "GET /hang from 127.0.0.1" in log and "time.sleep(60)" in log
