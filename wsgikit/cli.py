@@ -47,6 +47,7 @@ from wsgikit.servers._manager_settings import (
 )
 from wsgikit.servers._tls import SETTINGS as TLS
 from wsgikit.servers._tls import tls_options
+from wsgikit.servers._watch_settings import check_reload, loop_watch_options, watch_settings
 from wsgikit.types import WSGIApplication
 
 __all__ = ["COMMANDS", "Command", "Launch", "main"]
@@ -154,6 +155,7 @@ SERVE = (
     PROXY_PROTOCOL,
     *TLS,
     *worker_settings(),
+    *watch_settings(),
 )
 
 CHECK = (
@@ -211,6 +213,7 @@ def _loop_options(settings: Config) -> dict[str, Any]:
         "buffer_bodies": settings["buffer_bodies"],
         "multiprocess": multiprocess(settings),
         **proxy_options(settings),
+        **loop_watch_options(settings),
     }
 
 
@@ -224,7 +227,8 @@ def _start(command: str, launch: Launch, builder: Callable[[Config], Builder]) -
 
     settings = launch.settings
     configure_logging(settings["log_level"], access_log=settings["access_log"])
-    if wants_manager(settings):
+    check_reload(settings)
+    if wants_manager(settings) or settings["reload"]:  # --reload: a manager restarts workers
         from wsgikit.servers._manager_cli import run_manager  # noqa: PLC0415
 
         return run_manager(command, launch, builder, _serve_binds(settings))
@@ -289,6 +293,7 @@ def _gateway(default_bind: tuple[str, ...], bind_help: str, skip: str = "") -> t
     kept |= {"timeout_header", "timeout_body", "timeout_idle", "timeout_write", "timeout_shutdown"}
     kept |= {"write_buffer", "buffer_bodies", *(s.name for s in PROXIES)}
     kept |= {s.name for s in worker_settings()}
+    kept |= {s.name for s in watch_settings()}
     bind = Setting("bind", list, default_bind, bind_help, validate=parse_bind, metavar="ADDR")
     script_name = Setting(
         "script_name",

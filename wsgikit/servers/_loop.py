@@ -42,6 +42,7 @@ from wsgikit.servers._connection import (
 from wsgikit.servers._listen import describe, open_listener, parse_spec
 from wsgikit.servers._poller import Poller, poller_class, raise_fd_limit
 from wsgikit.servers._signals import CtrlC, ForceStop, run_until_signal, take_signals
+from wsgikit.servers._watchdog import Watchdog, attach
 from wsgikit.types import WSGIApplication
 
 __all__ = ["EventServer", "run_until_signal"]
@@ -57,8 +58,9 @@ class EventServer:
 
     ``threads=0`` serves inline on the loop. Timeouts are seconds: ``header_timeout`` for a whole
     request head, ``body_timeout`` and ``write_timeout`` without progress, ``idle_timeout`` between
-    requests, ``shutdown_timeout`` for the drain. ``write_buffer``: response bytes a slow client may
-    leave for the loop to write before the app has to wait for it.
+    requests, ``shutdown_timeout`` for the drain, ``request_timeout`` (0: off) in the app before
+    a request is logged as stuck (:mod:`~wsgikit.servers._watchdog`). ``write_buffer``: response
+    bytes a slow client may leave for the loop to write before the app has to wait for it.
 
     Request bodies: with ``buffer_bodies`` (the default, and always inline) the loop reads each
     whole body before the app runs, so a slow upload costs no thread and ``wsgi.input`` never
@@ -93,6 +95,7 @@ class EventServer:
         prebuffer: int = 65536,
         body_memory: int = 32 << 20,
         poller: str | None = None,
+        request_timeout: float = 0.0,
     ) -> None:
         if threads < 0:
             raise ValueError(f"threads must be 0 (inline) or more, got {threads}")
@@ -125,6 +128,7 @@ class EventServer:
         self.max_connections = max_connections
         self.multiprocess = multiprocess
         self.proxies = proxies  # whose X-Forwarded-* / Forwarded to believe (None: nobody's)
+        self.watchdog: Watchdog | None = attach(self, request_timeout) if request_timeout else None
         self.stopping = False
         self._force = False
         self.conns: dict[int, Connection] = {}
@@ -481,6 +485,8 @@ class EventServer:
 
     def _sweep(self, now: float) -> None:
         self._pause.log(now)
+        if self.watchdog is not None:
+            self.watchdog.check(now)
         for conn in list(self.conns.values()):
             if conn.state == BUSY or now < conn.deadline:
                 continue

@@ -18,6 +18,7 @@ from wsgikit.loader import LoadError
 from wsgikit.servers._listen import BindError, describe
 from wsgikit.servers._manager_settings import manager_options, plan_options
 from wsgikit.servers._manager_worker import Plan
+from wsgikit.servers._watch_settings import plan_watch_options
 from wsgikit.servers.workers import Manager
 
 if TYPE_CHECKING:
@@ -82,4 +83,4 @@ def _plan(settings: Config, builder: Callable[[Config], Any], load: Callable[[],
         server: EventServer = build(wrap(app), binds)
         return server
 
-    return Plan(start=start, **plan_options(settings))
+    return Plan(start=start, **plan_options(settings), **plan_watch_options(settings))

@@ -9,7 +9,11 @@ enough for one atomic ``write``, PIPE_BUF, from any thread):
                         worker this one replaces
 ``recycle REASON``      max-requests, max-age or max-memory reached: start my successor, then
                         TERM me (I serve on meanwhile)
-``beat``                once a second from the monitor thread (a watchdog reads the silence)
+``beat``                once a second from the monitor thread, while the loop turns and a pool
+                        thread is free (:mod:`~wsgikit.servers._watchdog`; the manager reads
+                        the silence: ``worker_timeout``)
+``stuck JSON``          instead of beats: a request the app holds (request line, stack)
+``reload PATH``         ``--reload``: a source file changed (:mod:`~wsgikit.servers._reload`)
 ``fail STATUS TEXT``    the app could not load: the manager stops with TEXT and exit STATUS
 
 Signals, as the manager sends them: TERM/INT stop accepting at once (the shared listen backlog is
@@ -33,7 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 from wsgikit.config import ConfigError
 from wsgikit.loader import LoadError
+from wsgikit.servers._reload import start_reloader
 from wsgikit.servers._signals import ForceStop
+from wsgikit.servers._watchdog import heartbeat
 from wsgikit.types import WSGIApplication
 
 if TYPE_CHECKING:
@@ -67,10 +73,14 @@ class Plan:
     max_memory: int = 0
     max_age: float = 0.0
     shutdown_timeout: float = 30.0
+    worker_timeout: float = 0.0  # seconds without a heartbeat: the manager kills it (0: off)
+    reload: tuple[str, ...] | None = None  # --reload (with the extra files to watch), or None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"workers must be 1 or more, got {self.workers}")
+        if self.worker_timeout < 0:
+            raise ValueError(f"worker_timeout must be 0 (off) or more, got {self.worker_timeout}")
         for name in ("max_requests", "max_requests_jitter", "max_memory", "max_age"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 (off) or more, got {getattr(self, name)}")
@@ -85,7 +95,7 @@ class _Pipe:
 
     def send(self, line: str) -> None:
         with contextlib.suppress(OSError):  # the manager is gone: the monitor notices
-            os.write(self.fd, (line.replace("\n", " ")[:500] + "\n").encode())
+            os.write(self.fd, (line.replace("\n", " ")[:4000] + "\n").encode())  # < PIPE_BUF
 
     def recycle(self, reason: str) -> None:
         if not self.recycling:
@@ -102,6 +112,7 @@ def worker_main(plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     pipe = _Pipe(pipe_fd)
+    began = time.time()  # --reload: a file saved from now on is newer than the code we run
     try:
         if ids is not None:
             _drop_privileges(*ids)
@@ -114,8 +125,11 @@ def worker_main(plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, 
         pipe.send(f"fail 1 {type(exc).__name__}: {exc}")
         return 1
     _take_signals(server)
-    threading.Thread(target=_monitor, args=(plan, pipe, server, manager), daemon=True).start()
+    beat = heartbeat(server, plan.worker_timeout, pipe.send)
+    threading.Thread(target=_monitor, args=(plan, pipe, server, beat, manager), daemon=True).start()
     pipe.send("ready")
+    if plan.reload is not None:
+        start_reloader(plan.reload, pipe.send, began)
     server.run()
     return 0
 
@@ -171,12 +185,14 @@ def _take_signals(server: EventServer) -> None:
     signal.signal(signal.SIGUSR1, reopen)
 
 
-def _monitor(plan: Plan, pipe: _Pipe, server: EventServer, manager: int) -> None:
+def _monitor(
+    plan: Plan, pipe: _Pipe, server: EventServer, beat: Callable[[], None], manager: int
+) -> None:
     """Heartbeat, recycling by age and memory, and a manager that died (we then drain)."""
     born = time.monotonic()
     while not server.stopping:
         time.sleep(BEAT)
-        pipe.send("beat")
+        beat()
         if os.getppid() != manager:
             error_log.warning("worker %d: the manager is gone, stopping", os.getpid())
             server.stop_accepting()

@@ -33,7 +33,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,7 @@ from wsgikit.servers._manager_os import (
     worker_ids,
 )
 from wsgikit.servers._manager_worker import Plan, reopen_log_files, worker_main
+from wsgikit.servers._watchdog import describe_stuck
 
 if TYPE_CHECKING:
     pass
@@ -81,8 +82,9 @@ class _Worker:
     ready: bool = False
     doomed: bool = False  # to be TERMed once a successor accepts (HUP, recycling)
     retired: float = 0.0  # monotonic time TERM was sent
-    beat: float = 0.0  # monotonic time of its last message (the watchdog's input)
     buffer: bytes = b""
+    beat: float = 0.0  # monotonic time of its last heartbeat (or of "ready")
+    stuck: list[str] = field(default_factory=list)  # what it reported since its last beat
 
 
 class Manager:
@@ -179,6 +181,7 @@ class Manager:
             self._handle(self._signals.pop(0))
         self._reap()
         if not self.stopping:
+            self._kill_silent()
             self._balance()
         self._kill_overdue()
 
@@ -281,13 +284,20 @@ class Manager:
 
     def _message(self, worker: _Worker, line: str) -> None:
         kind, _, rest = line.partition(" ")
-        worker.beat = time.monotonic()  # "beat" itself needs nothing more
+        if kind in ("ready", "beat"):  # not any message: "stuck" is what a silent one sends
+            worker.beat = time.monotonic()
+            worker.stuck.clear()
+        elif kind == "stuck":
+            worker.stuck = [*worker.stuck[-9:], rest]
         if kind == "ready":
             worker.ready = True
             self._ever_ready = True
             self._boot_failures = 0
         elif kind == "recycle" and not worker.retired:
             worker.doomed = True
+        elif kind == "reload" and worker.plan is self.plan and not self.stopping:
+            error_log.info("manager: %s changed, reloading (--reload)", rest)
+            self.reload()  # a reload already under way made a new plan: this one is stale
         elif kind == "fail":
             status, _, text = rest.partition(" ")
             self._boot_failed(worker, int(status) if status.isdigit() else 1, text)
@@ -373,6 +383,24 @@ class Manager:
     def _retire(self, worker: _Worker) -> None:
         worker.retired = time.monotonic()
         kill(worker.pid, signal.SIGTERM)
+
+    def _kill_silent(self) -> None:
+        """A worker without a heartbeat for ``worker_timeout`` (its loop or every pool thread
+        held by the app): log what it reported doing, SIGKILL it; _balance() starts another."""
+        now = time.monotonic()
+        for worker in self.workers.values():
+            limit = worker.plan.worker_timeout
+            if limit and worker.ready and not worker.retired and now - worker.beat > limit:
+                error_log.error(
+                    "manager: worker %d sent no heartbeat for %.1fs (--worker-timeout %gs), "
+                    "killing it; it was running: %s",
+                    worker.pid,
+                    now - worker.beat,
+                    limit,
+                    describe_stuck(worker.stuck),
+                )
+                worker.retired = now
+                kill(worker.pid, signal.SIGKILL)
 
     def _kill_overdue(self) -> None:
         now = time.monotonic()
