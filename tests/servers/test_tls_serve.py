@@ -3,11 +3,13 @@ plain-HTTP listeners that redirect to HTTPS (``--redirect-https``)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +61,11 @@ def test_help_documents_the_tls_flags(capsys: pytest.CaptureFixture[str]) -> Non
     assert "--redirect-https" in out
 
 
-def test_serve_with_certfile_speaks_https(certs: Certs) -> None:
+@contextlib.contextmanager
+def serving_https(certs: Certs, *extra: str) -> Iterator[str]:
+    """``wsgikit serve`` with the test certificate as a subprocess; yields the https port."""
     argv = ["serve", APP, "--bind", "127.0.0.1:0", "--certfile", str(certs.cert)]
-    argv += ["--keyfile", str(certs.key), "--tls-min-version", "1.3"]
+    argv += ["--keyfile", str(certs.key), *extra]
     with subprocess.Popen(
         [sys.executable, "-m", "wsgikit", *argv], cwd=ROOT, stdout=subprocess.PIPE, text=True
     ) as proc:
@@ -70,17 +74,21 @@ def test_serve_with_certfile_speaks_https(certs: Certs) -> None:
             banner = proc.stdout.readline().strip()
             prefix = f"Serving {APP} on https://127.0.0.1:"
             assert banner.startswith(prefix), banner
-            url = f"https://localhost:{banner[len(prefix) :]}/tls"
-            out = subprocess.run(
-                ["curl", "-sS", "--cacert", str(certs.ca), url],
-                capture_output=True,
-                timeout=30,
-                check=True,
-            )
-            assert out.stdout == b"Hello, /tls"
+            yield banner[len(prefix) :].split(",")[0]
+            assert proc.poll() is None  # still serving: no worker died at boot, say
         finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=10)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+
+
+def curl(certs: Certs, url: str, *extra: str) -> bytes:
+    command = ["curl", "-sS", *extra, "--cacert", str(certs.ca), url]
+    return subprocess.run(command, capture_output=True, timeout=30, check=True).stdout
+
+
+def test_serve_with_certfile_speaks_https(certs: Certs) -> None:
+    with serving_https(certs, "--tls-min-version", "1.3") as port:
+        assert curl(certs, f"https://localhost:{port}/tls") == b"Hello, /tls"
 
 
 # -- redirects -----------------------------------------------------------------------------------
@@ -138,13 +146,7 @@ def test_redirect_to_443_names_no_port(certs: Certs) -> None:
 
 def test_curl_follows_the_redirect_to_the_app(redirecting: Any, certs: Certs) -> None:
     url = f"http://localhost:{redirecting.plain_port}/followed"
-    out = subprocess.run(
-        ["curl", "-sS", "-L", "--cacert", str(certs.ca), url],
-        capture_output=True,
-        timeout=30,
-        check=True,
-    )
-    assert out.stdout == b"Hello, /followed"
+    assert curl(certs, url, "-L") == b"Hello, /followed"
 
 
 def test_the_tls_port_beside_a_redirect_serves_the_app(redirecting: Any, certs: Certs) -> None:
@@ -169,35 +171,8 @@ def test_workers_serve_https_and_share_the_redirect_listener(certs: Certs) -> No
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         plain = probe.getsockname()[1]
-    argv = ["serve", APP, "--bind", "127.0.0.1:0", "--workers", "2", "--certfile", str(certs.cert)]
-    argv += ["--keyfile", str(certs.key), "--redirect-https", f"127.0.0.1:{plain}"]
-    with subprocess.Popen(
-        [sys.executable, "-m", "wsgikit", *argv], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    ) as proc:
-        try:
-            assert proc.stdout is not None
-            banner = proc.stdout.readline().strip()
-            prefix = f"Serving {APP} on https://127.0.0.1:"
-            assert banner.startswith(prefix), banner
-            port = banner[len(prefix) :].split(",")[0]
-            url, ca = f"http://localhost:{plain}/w", [str(certs.ca)]
-            for _ in range(6):  # several connections: both workers answer
-                out = subprocess.run(
-                    ["curl", "-sSL", "--retry", "5", "--retry-connrefused", "--cacert", *ca, url],
-                    capture_output=True,
-                    timeout=30,
-                    check=True,
-                )
-                assert out.stdout == b"Hello, /w"
-            https = f"https://localhost:{port}/w"
-            out = subprocess.run(
-                ["curl", "-sS", "--cacert", str(certs.ca), https],
-                capture_output=True,
-                timeout=30,
-                check=True,
-            )
-            assert out.stdout == b"Hello, /w"
-            assert proc.poll() is None  # no worker died at boot: the manager still runs
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=20)
+    with serving_https(certs, "--workers", "2", "--redirect-https", f"127.0.0.1:{plain}") as port:
+        for _ in range(6):  # several connections: both workers answer
+            follow = ["-L", "--retry", "5", "--retry-connrefused"]
+            assert curl(certs, f"http://localhost:{plain}/w", *follow) == b"Hello, /w"
+        assert curl(certs, f"https://localhost:{port}/w") == b"Hello, /w"
