@@ -91,7 +91,7 @@ def site(apache: Starter, backends: dict[str, AJPServer]) -> Peer:
     )
     config = f"""
 LimitRequestBody 0
-ProxyPass "/ajp/" "ajp://127.0.0.1:{port["root"]}/ajp/" ping=2
+ProxyPass "/ajp/" "ajp://127.0.0.1:{port["root"]}/ajp/" ping=2 flushpackets=on
 ProxyPass "/mnt/" "ajp://127.0.0.1:{port["mnt"]}/mnt/"
 ProxyPass "/secret/" "ajp://127.0.0.1:{port["secret"]}/secret/" secret={SECRET}
 ProxyPass "/wrong/" "ajp://127.0.0.1:{port["secret"]}/wrong/" secret=not-{SECRET}
