@@ -228,9 +228,7 @@ class EventServer:
         """
         self.stopping = True
         self._force = self._force or force
-        poller: Poller | None = getattr(self, "poller", None)  # None before run()
-        if poller is not None:
-            poller.wake()
+        self._wake()
 
     def stop_accepting(self) -> None:
         """Accept no more connections; the loop closes its listeners on its next turn without
@@ -241,7 +239,7 @@ class EventServer:
         self._wake()
 
     def _wake(self) -> None:
-        poller: Poller | None = getattr(self, "poller", None)
+        poller: Poller | None = getattr(self, "poller", None)  # None before run()
         if poller is not None:
             poller.wake()
 
