@@ -47,6 +47,7 @@ def app_with(status: Any, headers: Any) -> Any:
         pytest.param("200 OK\r\nX: y", [], id="status-crlf"),
         pytest.param("200 OK", (("A", "b"),), id="headers-tuple"),
         pytest.param("200 OK", [("A", b"b")], id="value-bytes"),
+        pytest.param("200 OK", [("A", "b"), ("A", ["b"])], id="value-list-after-good"),
         pytest.param("200 OK", [(b"A", "b")], id="name-bytes"),
         pytest.param("200 OK", [("A", "b", "c")], id="three-tuple"),
         pytest.param("200 OK", [("A B", "c")], id="name-space"),

@@ -265,8 +265,9 @@ def build_environ(head: HTTPRequest, conn: ConnectionInfo, body: InputStream) ->
     environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(head.version) or "HTTP/%d.%d" % head.version
     environ["wsgi.input"] = body
     environ["wsgi.input_terminated"] = True
+    keys = _header_keys
     for name, value in head.headers:
-        key = _environ_key(name)
+        key = keys.get(name) or _environ_key(name)  # the lookup inline: a call a header costs
         if key is None:
             continue
         text = value.decode("latin-1")

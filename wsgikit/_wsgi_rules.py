@@ -13,7 +13,7 @@ from typing import Any
 
 from wsgikit._http11_rules import TOKEN
 
-__all__ = ["HOP_BY_HOP", "TOKEN", "check_headers", "check_status", "is_token"]
+__all__ = ["HOP_BY_HOP", "TOKEN", "check_fields", "check_headers", "check_status", "is_token"]
 
 #: PEP 3333 "Other HTTP Features": apps must not use hop-by-hop headers (RFC 9110 §7.6.1).
 HOP_BY_HOP = frozenset(
@@ -73,41 +73,78 @@ def _classify(name: Any) -> int:
     return kind
 
 
+# (name, value) fields checked before, with what the engine needs of them: their kind, the
+# Content-Length as an int (else 0), and the field line as sent. Apps send the same few fields on
+# most responses; bounded, since values (cookies, ETags, lengths) are the app's to vary.
+_good_fields: dict[tuple[str, str], tuple[int, int, bytes]] = {}
+
+
 def check_headers(headers: Any) -> tuple[int | None, bool, bool]:
     """Check the response headers; return (Content-Length or None, has Date, has Server).
 
     Raises TypeError for wrong types and ValueError for bad names/values, naming the rule.
     """
+    length, has_date, has_server, _ = check_fields(headers)
+    return length, has_date, has_server
+
+
+def check_fields(headers: Any) -> tuple[int | None, bool, bool, bytes]:
+    """:func:`check_headers`, and the field lines as they go out: latin-1, each ending in CRLF
+    (PEP 3333 "Unicode Issues", RFC 9112 §5), joined."""
     if type(headers) is not list:
         raise TypeError(f"PEP 3333: response_headers must be a list, got {type(headers).__name__}")
     length: int | None = None
     has_date = has_server = False
-    good_names = _good_names
+    good = _good_fields
+    lines: list[bytes] = []
     for item in headers:
-        if type(item) is not tuple or len(item) != 2:
-            raise TypeError(f"PEP 3333: each header must be a (name, value) tuple, got {item!r}")
-        name, value = item
-        kind = good_names.get(name)
-        if kind is None:
-            kind = _classify(name)
-        if type(value) is not str:
-            raise TypeError(f"PEP 3333: value of header {name!r} must be str, got {value!r}")
-        # Fast path: printable ASCII is always fine; anything else gets the full check.
-        if not (value.isascii() and value.isprintable()) and _bad_value(value):
-            raise ValueError(
-                f"RFC 9110 §5.5: value of header {name!r} has a control or non-latin-1 "
-                f"character: {value!r}"
-            )
+        try:
+            known = good.get(item) if type(item) is tuple else None
+        except TypeError:  # unhashable: a list inside; _check_field says what is wrong
+            known = None
+        if known is None:
+            known = _check_field(item)
+        kind, number, line = known
+        lines.append(line)
         if not kind:  # _NAME_PLAIN: most headers
             continue
         if kind == _NAME_LENGTH:
-            if not (value.isdigit() and value.isascii()) or length is not None:
+            if length is not None:
                 raise ValueError(
-                    f"RFC 9110 §8.6: Content-Length must be one run of digits, got {value!r}"
+                    f"RFC 9110 §8.6: Content-Length must be one run of digits, got {item[1]!r}"
                 )
-            length = int(value)
+            length = number
         elif kind == _NAME_DATE:
             has_date = True
         else:
             has_server = True
-    return length, has_date, has_server
+    return length, has_date, has_server, b"".join(lines)
+
+
+def _check_field(item: Any) -> tuple[int, int, bytes]:
+    """Check one (name, value) field not seen before; what :data:`_good_fields` keeps of it."""
+    if type(item) is not tuple or len(item) != 2:
+        raise TypeError(f"PEP 3333: each header must be a (name, value) tuple, got {item!r}")
+    name, value = item
+    kind = _good_names.get(name)
+    if kind is None:
+        kind = _classify(name)
+    if type(value) is not str:
+        raise TypeError(f"PEP 3333: value of header {name!r} must be str, got {value!r}")
+    # Fast path: printable ASCII is always fine; anything else gets the full check.
+    if not (value.isascii() and value.isprintable()) and _bad_value(value):
+        raise ValueError(
+            f"RFC 9110 §5.5: value of header {name!r} has a control or non-latin-1 "
+            f"character: {value!r}"
+        )
+    number = 0
+    if kind == _NAME_LENGTH:
+        if not (value.isdigit() and value.isascii()):
+            raise ValueError(
+                f"RFC 9110 §8.6: Content-Length must be one run of digits, got {value!r}"
+            )
+        number = int(value)
+    known = (kind, number, f"{name}: {value}\r\n".encode("latin-1"))
+    if len(_good_fields) < 4096:
+        _good_fields[item] = known
+    return known

@@ -39,8 +39,7 @@ from wsgikit._environ import (
     build_environ,
     environ_from_cgi,
 )
-from wsgikit._http11 import format_response_head
-from wsgikit._wsgi_rules import check_headers, check_status
+from wsgikit._wsgi_rules import check_fields, check_status
 from wsgikit.types import OptExcInfo, WSGIApplication, WSGIEnvironment
 
 __all__ = [
@@ -81,16 +80,25 @@ class ResponseSink(Protocol):
 
 # -- the call ------------------------------------------------------------------------------------
 
-_date_cache: list[Any] = [0, ""]
+_date_cache: list[Any] = [0, "", b""]  # the second, its Date field line as str and as bytes
+
+_server_lines: dict[str, bytes] = {}
+_status_lines: dict[str, bytes] = {}  # "200 OK" -> b"HTTP/1.1 200 OK\r\n"
 
 
-_server_lines: dict[str, str] = {}
-
-
-def _server_line(value: str) -> str:
-    line = f"Server: {value}\r\n"
+def _server_line(value: str) -> bytes:
+    line = f"Server: {value}\r\n".encode("latin-1")
     if len(_server_lines) < 16:
         _server_lines[value] = line
+    return line
+
+
+def _status_line(status: str) -> bytes:
+    """RFC 9112 §4; the version is the highest we conform to, also towards HTTP/1.0 clients
+    (RFC 9112 §2.3). Kept for the statuses apps use (a bounded few)."""
+    line = f"HTTP/1.1 {status}\r\n".encode("latin-1")
+    if len(_status_lines) < 256:
+        _status_lines[status] = line
     return line
 
 
@@ -98,9 +106,22 @@ def date_header() -> str:
     """The Date field line (RFC 9110 §6.6.1), formatted once a second."""
     now = int(time.time())
     if _date_cache[0] != now:
-        _date_cache[1] = f"Date: {formatdate(now, usegmt=True)}\r\n"
-        _date_cache[0] = now
+        _new_second(now)
     return _date_cache[1]  # type: ignore[no-any-return]
+
+
+def _date_line() -> bytes:
+    """:func:`date_header` as it goes out."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _new_second(now)
+    return _date_cache[2]  # type: ignore[no-any-return]
+
+
+def _new_second(now: int) -> None:
+    line = f"Date: {formatdate(now, usegmt=True)}\r\n"
+    _date_cache[1:] = [line, line.encode("latin-1")]
+    _date_cache[0] = now
 
 
 class Outcome:
@@ -170,6 +191,7 @@ class _Call(Outcome):
         "cgi",
         "chunked",
         "close_after",
+        "fields",
         "file",
         "headers",
         "headers_sent",
@@ -208,6 +230,7 @@ class _Call(Outcome):
         self.http10 = version == (1, 0)
         self.status = ""
         self.headers: list[tuple[str, str]] = []
+        self.fields = b""  # the headers' field lines as they go out (check_fields)
         self.headers_sent = False
         self.chunked = False
         self.close_after = False
@@ -216,7 +239,7 @@ class _Call(Outcome):
         self.app_date = self.app_server = False
         self.body_bytes = 0
         self.wrote = False
-        self.server: str | None = None  # the Server field line, CRLF included
+        self.server: bytes | None = None  # the Server field line, CRLF included
         holds = _holds.get(type(sink))
         self.holds = _has_send_last(sink) if holds is None else holds  # has send_last()
         self.keep_check: Callable[[], bool] | None = None  # see run_app()
@@ -238,7 +261,7 @@ class _Call(Outcome):
         elif self.status:
             raise AssertionError("PEP 3333: start_response() called a second time without exc_info")
         check_status(status)
-        self.length, self.app_date, self.app_server = check_headers(headers)
+        self.length, self.app_date, self.app_server, self.fields = check_fields(headers)
         self.status = status
         self.headers = headers
         return self.write
@@ -256,40 +279,41 @@ class _Call(Outcome):
     def head(self) -> bytes:
         """Decide the framing (RFC 9112 §6) and serialise the head."""
         status = self.status
-        headers = self.headers
+        fields = self.fields
         code = int(status[:3])
         if code < 200 or code == 204:
             # RFC 9110 §15.2, §15.3.5: no content, and never a Content-Length (§8.6).
             self.no_body = True
             self.length = 0
-            headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
+            kept = [(n, v) for n, v in self.headers if n.lower() != "content-length"]
+            fields = check_fields(kept)[3]
         elif code == 304:
             self.no_body = True  # RFC 9110 §15.4.5; a given Content-Length describes the 200
         elif self.length is None and self.inferred is not None:
             self.length = self.inferred
-            headers = [*headers, ("Content-Length", str(self.inferred))]
+            fields += b"Content-Length: %d\r\n" % self.inferred
         elif self.length is None and not self.no_body and not self.cgi:
             if self.http10:
                 self.close_after = True  # HTTP/1.0: the end of the body is the close
             else:
                 self.chunked = True
-                headers = [*headers, ("Transfer-Encoding", "chunked")]
+                fields += b"Transfer-Encoding: chunked\r\n"
         if self.cgi:
-            lines = [f"{n}: {v}\r\n" for n, v in headers]
-            return ("Status: %s\r\n%s\r\n" % (status, "".join(lines))).encode("latin-1")
-        extra = ""
+            return b"Status: %s\r\n%s\r\n" % (status.encode("latin-1"), fields)
+        parts = [_status_lines.get(status) or _status_line(status), fields]
         if self.keep_alive and self.keep_check is not None and not self.keep_check():
             self.keep_alive = False
         if self.close_after or not self.keep_alive:
             self.keep_alive = False
-            extra = "Connection: close\r\n"
+            parts.append(b"Connection: close\r\n")
         elif self.http10:
-            extra = "Connection: keep-alive\r\n"
+            parts.append(b"Connection: keep-alive\r\n")
         if not self.app_date:
-            extra += date_header()
+            parts.append(_date_line())
         if self.server is not None and not self.app_server:
-            extra += self.server
-        return format_response_head(status, headers, extra)
+            parts.append(self.server)
+        parts.append(b"\r\n")
+        return b"".join(parts)
 
     def send_body(self, data: bytes, last: bool = False) -> None:
         """Send a non-empty chunk, with the head if it is the first; ``last``: nothing follows."""
@@ -514,6 +538,7 @@ def _error_response(call: _Call, status: int = 500) -> None:
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Content-Length", str(len(body))),
     ]
+    call.fields = check_fields(call.headers)[3]
     call.length = len(body)
     call.chunked = False
     call.body_bytes = 0
