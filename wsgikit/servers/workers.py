@@ -231,13 +231,14 @@ class Manager:
 
     def _spawn(self) -> None:
         read, write = os.pipe2(os.O_CLOEXEC)
+        manager = os.getpid()  # the child cannot know it for sure: we may die as it starts
         pid = os.fork()
         if pid == 0:  # the worker
             status = 1
             try:
                 os.close(read)
                 self._forget_in_child()
-                status = worker_main(self.plan, self._worker_binds(), write, self.ids)
+                status = worker_main(self.plan, self._worker_binds(), write, self.ids, manager)
             except BaseException:
                 error_log.exception("worker %d failed", os.getpid())
             finally:
