@@ -207,6 +207,10 @@ def test_hup_imports_the_app_anew_without_preload(manage, tmp_path: Path) -> Non
 def test_hup_with_an_app_that_no_longer_imports_keeps_the_old_workers(manage, tmp_path) -> None:
     srv = manage("wk_info:app", "--workers", "6")  # more failing new workers than BOOT_TRIES
     old = srv.wait_workers(6)
+    # every worker has loaded the app (each logs where it listens, the manager once): a HUP
+    # retires the ones still booting, and their replacements would import the broken code
+    until(lambda: srv._err.read_text().count("listening on") == 7)
+    time.sleep(0.5)  # and the manager read their "ready"
     (tmp_path / "wk_info.py").write_text("raise RuntimeError('broken deploy')\n")
     srv.signal(signal.SIGHUP)
     time.sleep(2.0)
