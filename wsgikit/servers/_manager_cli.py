@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsgikit.config import Config, ConfigError
 from wsgikit.loader import LoadError
-from wsgikit.servers._listen import BindError, describe
+from wsgikit.servers._listen import BindError
 from wsgikit.servers._manager_settings import manager_options, plan_options
 from wsgikit.servers._manager_worker import Plan
 from wsgikit.servers._watch_settings import plan_watch_options
@@ -45,6 +45,7 @@ def run_manager(name: str, launch: Any, builder: Callable[[Config], Any], binds:
             plan,
             binds or ["fd://0"],  # fcgi: the socket the web server passed as fd 0
             scheme=_scheme(name, launch.settings),
+            plain_http=len(launch.settings.get("redirect_https") or ()),
             **manager_options(launch.settings),
         )
     except BindError as exc:
@@ -55,8 +56,7 @@ def run_manager(name: str, launch: Any, builder: Callable[[Config], Any], binds:
             raise
         print(f"wsgikit {name}: error: {exc}", file=sys.stderr)
         return 2
-    where = ", ".join(describe(sock, manager.scheme) for sock in manager.listeners)
-    print(f"Serving {launch.settings['app']} on {where}", flush=True)
+    print(f"Serving {launch.settings['app']} on {', '.join(manager.where())}", flush=True)
     status = manager.run()
     print("Stopped.", flush=True)
     return status
