@@ -283,6 +283,7 @@ SETTINGS = (
         "shared secret every request must carry (httpd ProxyPass secret=), others get 403; "
         "prefer WSGIKIT_SECRET or the config file (ps shows a command line)",
         metavar="SECRET",
+        sensitive=True,  # --print-config shows ***
     ),
     Setting(
         "max_packet_size",
