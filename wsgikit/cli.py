@@ -63,6 +63,7 @@ class Launch:
     settings: Config
     load: Callable[[], WSGIApplication]
     reread: Callable[[], Config]
+    host_logging: bool = False  # pserve configured logging: add no handler (see _logsetup)
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,9 @@ def _start(command: str, launch: Launch, builder: Callable[[Config], Builder]) -
     from wsgikit.servers._systemd import notify  # noqa: PLC0415
 
     settings = launch.settings
-    configure_logging(settings["log_level"], access_log=settings["access_log"])
+    configure_logging(
+        settings["log_level"], access_log=settings["access_log"], host=launch.host_logging
+    )
     check_reload(settings)
     if wants_manager(settings) or settings["reload"]:  # --reload: a manager restarts workers
         from wsgikit.servers._manager_cli import run_manager  # noqa: PLC0415
