@@ -20,6 +20,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from wsgikit._http11 import DEFAULT_MAX_BODY
 from wsgikit._scgi import END, SCGIError, SCGIParser, SCGIRequest
 from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, run_app
 from wsgikit.servers._accesslog import clock, log_outcome
@@ -135,10 +136,10 @@ class SCGIConnection(Connection):
 class SCGIServer(EventServer):
     """The SCGI server. Binds in the constructor, so ports are known before ``run()``.
 
-    ``max_header_size`` bounds the netstring of headers, ``max_body`` CONTENT_LENGTH (None: no
-    limit); ``script_name`` is the mount point. Bodies are read and kept as the loop's
-    ``buffer_bodies`` and ``body_memory`` say (memory, then temporary files). Bad options raise
-    ValueError.
+    ``max_header_size`` bounds the netstring of headers, ``max_body`` CONTENT_LENGTH (1 GiB by
+    default, None: no limit); ``script_name`` is the mount point. Bodies are read and kept as the
+    loop's ``buffer_bodies`` and ``body_memory`` say (memory, then temporary files). Bad options
+    raise ValueError.
     """
 
     scheme = "scgi"
@@ -153,7 +154,7 @@ class SCGIServer(EventServer):
         threads: int = 8,
         script_name: str | None = None,
         max_header_size: int = 65536,
-        max_body: int | None = None,
+        max_body: int | None = DEFAULT_MAX_BODY,
         **options: Any,
     ) -> None:
         SCGIParser(max_header_size=max_header_size, max_body_size=max_body)  # ValueError now
