@@ -61,6 +61,12 @@ def test_serve_refuses_bodies_over_1_gib_unless_told(
         assert _first_line(port, _head(length)) == first_line
 
 
+def test_scgi_refuses_a_body_over_1_gib_by_default(site: Path) -> None:
+    block = b"CONTENT_LENGTH\0%d\0SCGI\x001\0REQUEST_METHOD\0POST\0" % (GIB + 1)
+    with _server(site, "scgi") as port:  # the header block only: the limit is checked first
+        assert _first_line(port, b"%d:%s," % (len(block), block)).startswith(b"Status: 413")
+
+
 def test_fcgi_takes_limit_body(site: Path) -> None:
     with _server(site, "fcgi", "--limit-body", "10") as port:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
