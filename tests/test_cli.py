@@ -252,6 +252,34 @@ def test_print_config_shows_values_and_sources(
     assert "buffer_bodies = true  # default" in lines
 
 
+@pytest.mark.parametrize("origin", ["flag", "env", "file"])
+def test_print_config_redacts_the_ajp_secret(
+    site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, origin: str
+) -> None:
+    argv = ["ajp", "a:b", "--print-config"]
+    if origin == "flag":
+        argv += ["--secret", "hunter2"]
+    elif origin == "env":
+        monkeypatch.setenv("WSGIKIT_SECRET", "hunter2")
+    else:
+        (site / "wsgikit.toml").write_text('[ajp]\nsecret = "hunter2"\n')
+        argv += ["--config", "wsgikit.toml"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    assert "hunter2" not in out
+    (line,) = [line for line in out.splitlines() if line.startswith("secret = ")]
+    assert line.startswith("secret = ***  # "), line
+
+
+def test_a_secret_of_the_wrong_type_is_not_repeated_in_the_error(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site / "wsgikit.toml").write_text("[ajp]\nsecret = 7321.7321\n")  # a float, not a string
+    code, _, err = run(capsys, "ajp", "a:b", "--config", "wsgikit.toml", "--print-config")
+    assert code == 2
+    assert "secret" in err and "7321.7321" not in err, err
+
+
 @pytest.mark.parametrize("command", ["serve", "fcgi", "scgi"])
 def test_print_config_shows_that_inline_mode_always_buffers_bodies(
     site: Path, capsys: pytest.CaptureFixture[str], command: str

@@ -87,19 +87,19 @@ threads = 2
 """
 
 
-@pytest.mark.integration
-@pytest.mark.parametrize("workers", ["", "workers = 2\n"], ids=["one-process", "workers"])
-def test_pserve_serves_a_pyramid_app_until_sigterm(tmp_path: Path, workers: str) -> None:
+def pserve_curl(site: Path, ini: str) -> tuple[str, str]:
+    """Run ``pserve site.ini`` (the Pyramid app, ``ini`` below INI), fetch /hello with curl,
+    stop it with SIGTERM (it must exit 0): (what curl got, pserve's stderr)."""
     pserve = Path(sys.executable).with_name("pserve")
     curl = shutil.which("curl")
     if not pserve.exists() or curl is None:
         missing("pserve (pip install pyramid) or curl is not installed")
-    (tmp_path / "wk_pyramid_app.py").write_text(textwrap.dedent(PYRAMID_APP))
-    (tmp_path / "site.ini").write_text(INI + workers)  # workers: the app pserve loaded, forked
+    (site / "wk_pyramid_app.py").write_text(textwrap.dedent(PYRAMID_APP))
+    (site / "site.ini").write_text(INI + ini)
     proc = subprocess.Popen(
         [str(pserve), "site.ini"],
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        cwd=site,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -113,8 +113,53 @@ def test_pserve_serves_a_pyramid_app_until_sigterm(tmp_path: Path, workers: str)
             answer = subprocess.run(
                 [curl, "-sS", url], check=True, capture_output=True, text=True, timeout=10
             )
-            assert answer.stdout == "hello from pyramid, curl"
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=10) == 0
+            return answer.stdout, proc.stderr.read()
         finally:
             proc.kill()  # nothing once it exited; the with block reaps it
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("workers", ["", "workers = 2\n"], ids=["one-process", "workers"])
+def test_pserve_serves_a_pyramid_app_until_sigterm(tmp_path: Path, workers: str) -> None:
+    # workers: the app pserve loaded, forked
+    assert pserve_curl(tmp_path, workers)[0] == "hello from pyramid, curl"
+
+
+LOGGERS = """[loggers]
+keys = root, wsgikit
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARNING
+handlers = console
+
+[logger_wsgikit]
+level = INFO
+handlers =
+qualname = wsgikit
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+formatter = generic
+
+[formatter_generic]
+format = ini-format %(levelname)s [%(name)s] %(message)s
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("loggers", [LOGGERS, ""], ids=["ini-loggers", "basicConfig"])
+def test_pserve_prints_each_log_line_once(tmp_path: Path, loggers: str) -> None:
+    log = pserve_curl(tmp_path, "access_log = true\n" + loggers)[1]
+    assert log.count("listening on http://127.0.0.1:") == 1, log
+    assert log.count('"GET /hello?name=curl HTTP/1.1" 200') == 1, log
+    if loggers:  # the ini's handler and format print them
+        assert "ini-format INFO [wsgikit.error] listening on" in log, log

@@ -32,6 +32,7 @@ from typing import Final, TypeAlias
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from wsgikit._http11_rules import (
+    DEFAULT_MAX_BODY,
     HTTP_1_1,
     Limits,
     ProtocolError,
@@ -46,6 +47,7 @@ from wsgikit._http11_rules import (
 
 __all__ = [
     "BODY",
+    "DEFAULT_MAX_BODY",
     "CHUNK_DATA",
     "CHUNK_END",
     "CHUNK_SIZE",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 __all__ = [
+    "DEFAULT_MAX_BODY",
     "HTTP_1_0",
     "HTTP_1_1",
     "Limits",
@@ -44,6 +45,11 @@ class ProtocolError(Exception):
         return f"{self.status} {self.detail}"
 
 
+# The request body limit by default (413 past it): waitress's max_request_body_size. Bodies past
+# memory spool to temporary files; a limit keeps one client from filling the disk.
+DEFAULT_MAX_BODY = 1 << 30
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Size limits; each is inclusive (a request exactly at a limit is accepted).
@@ -52,13 +58,14 @@ class Limits:
     what makes it long, else 400). ``max_header_size``: bytes of the header field lines with their
     CRLFs, without the request line and the final empty line (431); the trailer section has the
     same limit. ``max_headers``: header (and trailer) field lines (431). ``max_body_size``: body
-    bytes, checked against Content-Length up front and against the sum of chunk sizes (413).
+    bytes, checked against Content-Length up front and against the sum of chunk sizes (413);
+    1 GiB by default (:data:`DEFAULT_MAX_BODY`), None for no limit.
     """
 
     max_request_line: int = 8192
     max_header_size: int = 65536
     max_headers: int = 100
-    max_body_size: int | None = None
+    max_body_size: int | None = DEFAULT_MAX_BODY
 
     def __post_init__(self) -> None:
         for name in ("max_request_line", "max_header_size", "max_headers"):

@@ -11,12 +11,16 @@ settings under their own names (``threads``, ``timeout_idle``, ``access_log``, .
     threads = 16
     access_log = true
 
-An unknown option or a bad value stops the server with one error naming the option.
+An unknown option or a bad value stops the server with one error naming the option. Logging
+is pserve's: it configured it from the ini's ``[loggers]`` (or with ``basicConfig``), so wsgikit
+adds no handler of its own; ``log_level`` applies unless the ini sets ``wsgikit``'s level, and
+``access_log = true`` sends the access lines to the ini's handlers.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +41,11 @@ def server_runner(app: WSGIApplication, global_conf: Mapping[str, str], **local_
     settings = server_settings(local_conf, source=global_conf.get("__file__", _NAME))
     # pserve loaded the app: with workers it is preloaded, and HUP re-reads nothing (the ini
     # file is pserve's); restart pserve for new code.
-    code = COMMANDS["serve"].run(Launch(settings, lambda: app, lambda: settings))
+    # pserve configured logging (the ini's [loggers], or basicConfig): its handlers print our
+    # lines; one of our own beside them would print each line twice
+    host_logging = bool(logging.getLogger().handlers)
+    launch = Launch(settings, lambda: app, lambda: settings, host_logging=host_logging)
+    code = COMMANDS["serve"].run(launch)
     if code:
         raise SystemExit(code)  # the reason is on stderr already (a bind that failed)
 

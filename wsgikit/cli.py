@@ -63,6 +63,7 @@ class Launch:
     settings: Config
     load: Callable[[], WSGIApplication]
     reread: Callable[[], Config]
+    host_logging: bool = False  # pserve configured logging: add no handler (see _logsetup)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,13 @@ def _size(text: str) -> None:
     parse_size(text)
 
 
+def _body_limit(text: str) -> int | None:
+    """``--limit-body``: a size; 0 or none is no limit (nginx's client_max_body_size 0)."""
+    if text.strip().lower() == "none":
+        return None
+    return parse_size(text) or None
+
+
 SERVE = (
     BIND,
     Setting("fd", list, (), "serve on inherited listening socket N", validate=_digits, metavar="N"),
@@ -138,7 +146,14 @@ SERVE = (
     Setting("limit_request_line", int, 8192, "longest request line (bytes) -> 414", min=64),
     Setting("limit_header_size", str, "64KiB", "largest header block -> 431", validate=_size),
     Setting("limit_headers", int, 100, "most header fields -> 431", min=1),
-    Setting("limit_body", str, None, "largest request body -> 413 (default: none)", validate=_size),
+    Setting(
+        "limit_body",
+        str,
+        "1GiB",
+        "largest request body -> 413; 0 or none: no limit (bodies past memory go to disk)",
+        validate=_body_limit,
+        metavar="SIZE",
+    ),
     Setting("timeout_header", float, 30.0, "seconds to receive a request head", min=0.01),
     Setting("timeout_body", float, 60.0, "seconds without body progress", min=0.01),
     Setting("timeout_idle", float, 30.0, "seconds an idle keep-alive connection stays", min=0.01),
@@ -226,7 +241,9 @@ def _start(command: str, launch: Launch, builder: Callable[[Config], Builder]) -
     from wsgikit.servers._systemd import notify  # noqa: PLC0415
 
     settings = launch.settings
-    configure_logging(settings["log_level"], access_log=settings["access_log"])
+    configure_logging(
+        settings["log_level"], access_log=settings["access_log"], host=launch.host_logging
+    )
     check_reload(settings)
     if wants_manager(settings) or settings["reload"]:  # --reload: a manager restarts workers
         from wsgikit.servers._manager_cli import run_manager  # noqa: PLC0415
@@ -256,12 +273,11 @@ def _http_server(settings: Config) -> Builder:
     from wsgikit.servers.http import Limits, Server  # noqa: PLC0415 (only serve needs them)
     from wsgikit.servers.proxy_protocol import ProxyProtocolServer  # noqa: PLC0415
 
-    body = settings["limit_body"]
     limits = Limits(
         max_request_line=settings["limit_request_line"],
         max_header_size=parse_size(settings["limit_header_size"]),
         max_headers=settings["limit_headers"],
-        max_body_size=parse_size(body) if body else None,
+        max_body_size=_body_limit(settings["limit_body"]),
     )
     server_class = ProxyProtocolServer if settings["proxy_protocol"] else Server
     tls = tls_options(settings)  # a bad certificate path: one error before any fork
@@ -291,7 +307,7 @@ def _gateway(default_bind: tuple[str, ...], bind_help: str, skip: str = "") -> t
     """Settings shared by ``fcgi`` and ``scgi``: the serve ones that apply, plus the mount."""
     kept = {"fd", "threads", "backlog", "unix_mode", "access_log", "log_level"}
     kept |= {"timeout_header", "timeout_body", "timeout_idle", "timeout_write", "timeout_shutdown"}
-    kept |= {"write_buffer", "buffer_bodies", *(s.name for s in PROXIES)}
+    kept |= {"write_buffer", "buffer_bodies", "limit_body", *(s.name for s in PROXIES)}
     kept |= {s.name for s in worker_settings()}
     kept |= {s.name for s in watch_settings()}
     bind = Setting("bind", list, default_bind, bind_help, validate=parse_bind, metavar="ADDR")
@@ -340,6 +356,7 @@ def _fcgi_server(settings: Config) -> Builder:
         max_requests=settings["max_requests"],
         stderr=settings["stderr"],
         script_name=settings["script_name"],
+        max_body=_body_limit(settings["limit_body"]),
         **_loop_options(settings),
     )
 
@@ -352,7 +369,11 @@ def _scgi_server(settings: Config) -> Builder:
     from wsgikit.servers.scgi import SCGIServer  # noqa: PLC0415 (only scgi needs it)
 
     return lambda app, binds: SCGIServer(
-        app, binds, script_name=settings["script_name"], **_loop_options(settings)
+        app,
+        binds,
+        script_name=settings["script_name"],
+        max_body=_body_limit(settings["limit_body"]),
+        **_loop_options(settings),
     )
 
 
@@ -362,6 +383,7 @@ def _run_ajp(launch: Launch) -> int:
 
 def _ajp_server(settings: Config) -> Builder:
     options = ajp.server_options(settings) | _loop_options(settings)
+    options["max_body"] = _body_limit(settings["limit_body"])
     return lambda app, binds: ajp.AJPServer(app, binds, **options)
 
 

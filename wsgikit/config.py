@@ -108,7 +108,8 @@ class Setting:
 
     ``min``/``max``/``choices`` bound the value (each item, for lists); ``validate`` is called with
     the value (each item) and raises ValueError with a short reason. ``positional`` makes the CLI
-    form a positional argument instead of ``--name``.
+    form a positional argument instead of ``--name``. ``sensitive`` (a password, a shared
+    secret): ``--print-config`` shows ``***`` instead of the value.
     """
 
     name: str
@@ -121,6 +122,7 @@ class Setting:
     validate: Callable[[Any], object] | None = None
     metavar: str | None = None
     positional: bool = False
+    sensitive: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
@@ -140,14 +142,20 @@ class Setting:
 class Config(Mapping[str, Any]):
     """The resolved values (lists as tuples), read-only, and where each one came from."""
 
-    __slots__ = ("_file", "_sources", "_values")
+    __slots__ = ("_file", "_sensitive", "_sources", "_values")
 
     def __init__(
-        self, values: Mapping[str, Any], sources: Mapping[str, str], config_file: str | None = None
+        self,
+        values: Mapping[str, Any],
+        sources: Mapping[str, str],
+        config_file: str | None = None,
+        *,
+        sensitive: Iterable[str] = (),
     ) -> None:
         self._values = MappingProxyType(dict(values))
         self._sources = MappingProxyType(dict(sources))
         self._file = config_file
+        self._sensitive = frozenset(sensitive)  # names whose values describe() hides
 
     @property
     def config_file(self) -> str | None:
@@ -179,13 +187,15 @@ class Config(Mapping[str, Any]):
         sources = dict(self._sources)
         values[name] = value
         sources[name] = f"{sources[name]}, overruled: {reason}"
-        return Config(values, sources, self._file)
+        return Config(values, sources, self._file, sensitive=self._sensitive)
 
     def describe(self) -> str:
         """The settings as TOML lines, each with its source as a comment (``--print-config``)."""
         lines = [f"# config file: {self._file or '(none)'}"]
         for name, value in self._values.items():
-            line = f"# {name} is not set" if value is None else f"{name} = {_toml(value)}"
+            # a secret is not TOML here on purpose: a copied line fails, never serves with "***"
+            shown = "***" if name in self._sensitive else _toml(value)
+            line = f"# {name} is not set" if value is None else f"{name} = {shown}"
             lines.append(f"{line}  # {self._sources[name]}")
         return "\n".join(lines)
 
@@ -252,7 +262,7 @@ def resolve(
             values[s.name], sources[s.name] = from_file[s.name]
         else:
             values[s.name], sources[s.name] = _freeze(s.default), "default"
-    return Config(values, sources, path)
+    return Config(values, sources, path, sensitive=(s.name for s in settings if s.sensitive))
 
 
 def _from_cli(s: Setting, raw: object) -> Any:
@@ -285,16 +295,21 @@ def _from_env(s: Setting, text: str) -> Any:
         raise ConfigError(f"{s.env}={text!r}: {exc}") from None
 
 
+def _shown(s: Setting, value: object) -> str:
+    """A value for an error message: a sensitive one (a mistyped secret) is not repeated."""
+    return "***" if s.sensitive else _toml(value)
+
+
 def _from_toml(s: Setting, value: object, where: str) -> Any:
     try:
         typed = _typed(s, value)
     except ValueError as exc:
-        raise ConfigError(f"{where} {s.name}: {exc}, got {_toml(value)}") from None
+        raise ConfigError(f"{where} {s.name}: {exc}, got {_shown(s, value)}") from None
     for item in typed if s.type is list else [typed]:
         try:
             _check(s, item)
         except ValueError as exc:
-            raise ConfigError(f"{where} {s.name}: {exc}, got {_toml(item)}") from None
+            raise ConfigError(f"{where} {s.name}: {exc}, got {_shown(s, item)}") from None
     return tuple(typed) if s.type is list else typed
 
 

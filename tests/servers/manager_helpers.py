@@ -79,6 +79,7 @@ class Managed:
                 stderr=err,
                 text=True,
                 pass_fds=pass_fds,
+                process_group=0,  # close() kills the group: workers, USR2 managers, all
             )
         self.pid = self.proc.pid
         self.port = 0
@@ -130,10 +131,10 @@ class Managed:
         return status
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            for pid in self.children():
-                kill(pid, signal.SIGKILL)
-            self.proc.kill()
+        """SIGKILL every process of the group at once. Killing the workers first, then the
+        manager, left orphans: the manager replaced the dead workers in between."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
         self.proc.wait()
 
 

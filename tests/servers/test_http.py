@@ -229,6 +229,12 @@ def test_body_limit_413(serve: Serve) -> None:
         assert raw.startswith(b"HTTP/1.1 413 ")
 
 
+def test_a_server_without_limits_refuses_a_body_over_1_gib(serve: Serve) -> None:
+    with serve(echo) as srv:  # the head alone: Content-Length is checked before the body
+        raw = srv.request(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1073741825\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 413 ")
+
+
 def test_chunked_body_over_limit_413() -> None:
     from wsgikit.servers.http import Limits
 

@@ -61,9 +61,19 @@ def test_help_documents_the_tls_flags(capsys: pytest.CaptureFixture[str]) -> Non
     assert "--redirect-https" in out
 
 
+PREFIX = f"Serving {APP} on https://127.0.0.1:"
+
+
 @contextlib.contextmanager
 def serving_https(certs: Certs, *extra: str) -> Iterator[str]:
     """``wsgikit serve`` with the test certificate as a subprocess; yields the https port."""
+    with serving_banner(certs, *extra) as banner:
+        yield banner[len(PREFIX) :].split(",")[0]
+
+
+@contextlib.contextmanager
+def serving_banner(certs: Certs, *extra: str) -> Iterator[str]:
+    """The same, yielding the line it printed first (where it serves)."""
     argv = ["serve", APP, "--bind", "127.0.0.1:0", "--certfile", str(certs.cert)]
     argv += ["--keyfile", str(certs.key), *extra]
     with subprocess.Popen(
@@ -72,9 +82,8 @@ def serving_https(certs: Certs, *extra: str) -> Iterator[str]:
         try:
             assert proc.stdout is not None
             banner = proc.stdout.readline().strip()
-            prefix = f"Serving {APP} on https://127.0.0.1:"
-            assert banner.startswith(prefix), banner
-            yield banner[len(prefix) :].split(",")[0]
+            assert banner.startswith(PREFIX), banner
+            yield banner
             assert proc.poll() is None  # still serving: no worker died at boot, say
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -176,3 +185,13 @@ def test_workers_serve_https_and_share_the_redirect_listener(certs: Certs) -> No
             follow = ["-L", "--retry", "5", "--retry-connrefused"]
             assert curl(certs, f"http://localhost:{plain}/w", *follow) == b"Hello, /w"
         assert curl(certs, f"https://localhost:{port}/w") == b"Hello, /w"
+
+
+@pytest.mark.parametrize("workers", [(), ("--workers", "2")], ids=["one-process", "manager"])
+def test_the_banner_names_a_redirect_listener_http(certs: Certs, workers: tuple[str, ...]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        plain = probe.getsockname()[1]
+    redirect = ("--redirect-https", f"127.0.0.1:{plain}")
+    with serving_banner(certs, *workers, *redirect) as banner:
+        assert banner.endswith(f", http://127.0.0.1:{plain}"), banner  # it speaks plain HTTP

@@ -17,6 +17,8 @@ import pytest
 
 from tests.servers.helpers import read_all
 from tests.servers.manager_helpers import Load, Managed, children_of, free_low_port, until
+from wsgikit.config import Config
+from wsgikit.servers._manager_settings import hup_unapplied
 
 
 @pytest.fixture
@@ -192,6 +194,34 @@ def test_hup_rereads_the_config_file(manage, tmp_path: Path) -> None:
     until(lambda: _reloaded(srv, old, 3))
 
 
+def test_hup_warns_that_it_cannot_rebind_and_serves_on(manage, tmp_path: Path) -> None:
+    config = tmp_path / "wsgikit.toml"
+    config.write_text('[serve]\nbind = ["127.0.0.1:0"]\npid = "one.pid"\nworkers = 1\n')
+    srv = manage("wk_info:app", "--config", str(config), bind=())
+    old = srv.wait_workers(1)
+    config.write_text('[serve]\nbind = ["127.0.0.1:0", "unix:b.sock"]\npid = "two.pid"\n')
+    srv.signal(signal.SIGHUP)
+    until(lambda: _reloaded(srv, old, 1))
+    log = srv._err.read_text()
+    assert "HUP cannot change --bind, --pid: that needs a restart; serving on" in log, log
+    assert srv.get()  # on the old socket
+    assert (tmp_path / "one.pid").read_text().strip() == str(srv.pid)
+    assert not (tmp_path / "two.pid").exists() and not (tmp_path / "b.sock").exists()
+
+
+def test_a_changed_user_or_umask_needs_usr2_which_reads_them_anew() -> None:
+    def config(**values: object) -> Config:
+        return Config(values, dict.fromkeys(values, "wsgikit.toml"))
+
+    running = config(bind=("127.0.0.1:80",), user="www", umask="022", workers="2")
+    assert hup_unapplied(running, config(**{**running, "workers": "4"})) is None
+    changed = config(**{**running, "user": "app", "umask": "027"})
+    assert hup_unapplied(running, changed) == (
+        "manager: HUP cannot change --user, --umask: that needs USR2 (re-exec) or a restart; "
+        "serving on as before"
+    )
+
+
 def test_hup_imports_the_app_anew_without_preload(manage, tmp_path: Path) -> None:
     srv = manage("wk_info:app", "--workers", "1")
     srv.wait_workers(1)
@@ -207,6 +237,10 @@ def test_hup_imports_the_app_anew_without_preload(manage, tmp_path: Path) -> Non
 def test_hup_with_an_app_that_no_longer_imports_keeps_the_old_workers(manage, tmp_path) -> None:
     srv = manage("wk_info:app", "--workers", "6")  # more failing new workers than BOOT_TRIES
     old = srv.wait_workers(6)
+    # every worker has loaded the app (each logs where it listens, the manager once): a HUP
+    # retires the ones still booting, and their replacements would import the broken code
+    until(lambda: srv._err.read_text().count("listening on") == 7)
+    time.sleep(0.5)  # and the manager read their "ready"
     (tmp_path / "wk_info.py").write_text("raise RuntimeError('broken deploy')\n")
     srv.signal(signal.SIGHUP)
     time.sleep(2.0)

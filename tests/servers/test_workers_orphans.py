@@ -6,9 +6,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import time
 from pathlib import Path
 
 from tests.servers.manager_helpers import Managed, kill, until
+
+STUCK_IMPORT = """
+import time
+time.sleep(60)  # far longer than the test waits
+app = None
+"""
 
 SLOW_IMPORT = """
 import time
@@ -42,3 +50,35 @@ def test_a_worker_still_loading_when_its_manager_is_killed_stops(tmp_path: Path)
         srv.close()
         for pid in workers:  # an orphan left running would hold its port for good
             kill(pid, signal.SIGKILL)
+
+
+def _kill_manager_then_wait(srv: Managed, workers: set[int], timeout: float) -> None:
+    try:
+        os.kill(srv.pid, signal.SIGKILL)
+        srv.proc.wait()
+        until(lambda: not any(map(_alive, workers)), timeout)
+    finally:
+        srv.close()
+        for pid in workers:
+            kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_stuck_importing_the_app_leaves_with_its_manager(tmp_path: Path) -> None:
+    (tmp_path / "stuck_import.py").write_text(STUCK_IMPORT)
+    srv = Managed(tmp_path, "stuck_import:app", "--workers", "2")
+    until(lambda: len(srv.children()) == 2, 5)
+    _kill_manager_then_wait(srv, srv.children(), 3)  # the import alone would take 60 s
+
+
+def test_an_inline_worker_stuck_in_a_request_leaves_after_the_drain_timeout(
+    tmp_path: Path,
+) -> None:
+    srv = Managed(
+        tmp_path, "wk_info:app", "--workers", "1", "--threads", "0", "--timeout-shutdown", "1"
+    )
+    workers = srv.wait_workers(1)
+    with socket.create_connection(("127.0.0.1", srv.port)) as client:
+        client.sendall(b"GET /slow?60 HTTP/1.1\r\nHost: x\r\n\r\n")  # the app sleeps 60 s
+        time.sleep(0.5)  # the worker has read it and is in the app
+        # a beat (1 s) or the TERM, the 1 s drain, its 1 s of grace: well under the 60 s
+        _kill_manager_then_wait(srv, workers, 8)

@@ -8,6 +8,7 @@ resolves the settings anew (config file, environment) and makes the next :class:
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from wsgikit.config import Config, ConfigError
 from wsgikit.loader import LoadError
-from wsgikit.servers._listen import BindError, describe
-from wsgikit.servers._manager_settings import manager_options, plan_options
+from wsgikit.servers._listen import BindError
+from wsgikit.servers._manager_settings import hup_unapplied, manager_options, plan_options
 from wsgikit.servers._manager_worker import Plan
 from wsgikit.servers._watch_settings import plan_watch_options
 from wsgikit.servers.workers import Manager
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from wsgikit.servers._loop import EventServer
 
 __all__ = ["run_manager"]
+
+error_log = logging.getLogger("wsgikit.error")
 
 
 def run_manager(name: str, launch: Any, builder: Callable[[Config], Any], binds: list[str]) -> int:
@@ -37,6 +40,9 @@ def run_manager(name: str, launch: Any, builder: Callable[[Config], Any], binds:
 
     def plan() -> Plan:  # at start: the settings given; on HUP: resolved anew
         generations[:] = [launch.reread() if generations else launch.settings]
+        unapplied = hup_unapplied(launch.settings, generations[0])
+        if unapplied:
+            error_log.warning(unapplied)
         return _plan(generations[0], builder, launch.load)
 
     try:
@@ -45,6 +51,7 @@ def run_manager(name: str, launch: Any, builder: Callable[[Config], Any], binds:
             plan,
             binds or ["fd://0"],  # fcgi: the socket the web server passed as fd 0
             scheme=_scheme(name, launch.settings),
+            plain_http=len(launch.settings.get("redirect_https") or ()),
             **manager_options(launch.settings),
         )
     except BindError as exc:
@@ -55,8 +62,7 @@ def run_manager(name: str, launch: Any, builder: Callable[[Config], Any], binds:
             raise
         print(f"wsgikit {name}: error: {exc}", file=sys.stderr)
         return 2
-    where = ", ".join(describe(sock, manager.scheme) for sock in manager.listeners)
-    print(f"Serving {launch.settings['app']} on {where}", flush=True)
+    print(f"Serving {launch.settings['app']} on {', '.join(manager.where())}", flush=True)
     status = manager.run()
     print("Stopped.", flush=True)
     return status

@@ -147,7 +147,8 @@ def inherited_binds() -> tuple[list[str], bool]:
 
 
 def manager_options(settings: Config) -> dict[str, Any]:
-    """The :class:`~wsgikit.servers.workers.Manager` keywords fixed at start (not on HUP)."""
+    """The :class:`~wsgikit.servers.workers.Manager` keywords fixed at start (not on HUP: see
+    :func:`hup_unapplied`)."""
     umask, mode = settings["umask"], settings["unix_mode"]
     return {
         "pid_file": settings["pid"],
@@ -158,6 +159,26 @@ def manager_options(settings: Config) -> dict[str, Any]:
         "backlog": settings["backlog"],
         "unix_mode": int(mode, 8) if mode else None,
     }
+
+
+# What a HUP cannot change: the sockets stay bound (a re-exec inherits them too), and the
+# manager's own pid file, user and umask were set as it started (a USR2 re-exec reads them anew).
+_SOCKETS = ("bind", "fd", "redirect_https", "backlog", "reuse_port", "unix_mode")
+_PROCESS = ("pid", "user", "group", "umask")
+
+
+def hup_unapplied(running: Config, reread: Config) -> str | None:
+    """The warning for settings a HUP re-read with new values it cannot apply, or None."""
+    changed = [
+        name
+        for name in (*_SOCKETS, *_PROCESS)
+        if name in running and name in reread and running[name] != reread[name]
+    ]
+    if not changed:
+        return None
+    flags = ", ".join("--" + name.replace("_", "-") for name in changed)
+    needs = "a restart" if set(changed) & set(_SOCKETS) else "USR2 (re-exec) or a restart"
+    return f"manager: HUP cannot change {flags}: that needs {needs}; serving on as before"
 
 
 def plan_options(settings: Config) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsgikit.config import ConfigError
 from wsgikit.loader import LoadError
+from wsgikit.servers._orphan import follow_manager, manager_gone, orphan_deadline
 from wsgikit.servers._reload import start_reloader
 from wsgikit.servers._signals import ForceStop
 from wsgikit.servers._watchdog import heartbeat
@@ -104,9 +105,13 @@ class _Pipe:
             self.send(f"recycle {reason}")
 
 
-def worker_main(plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, int] | None) -> int:
-    """The child's life after fork: returns the exit status (the caller ``os._exit``\\ s it)."""
-    manager = os.getppid()  # now, not once the app loaded: the manager may die meanwhile
+def worker_main(
+    plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, int] | None, manager: int
+) -> int:
+    """The child's life after fork: returns the exit status (the caller ``os._exit``\\ s it).
+
+    ``manager`` is the manager's pid as it forked (see :mod:`~wsgikit.servers._orphan`).
+    """
     for sig in _MANAGER_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGCHLD):
@@ -116,6 +121,8 @@ def worker_main(plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, 
     try:
         if ids is not None:
             _drop_privileges(*ids)
+        if not follow_manager(manager):
+            return 0  # killed as it forked us: serve nothing
         server = plan.start(binds, _counter(plan, pipe))
     except (LoadError, ConfigError) as exc:
         pipe.send(f"fail 2 {exc}")
@@ -124,7 +131,7 @@ def worker_main(plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, 
         error_log.exception("worker %d could not start", os.getpid())
         pipe.send(f"fail 1 {type(exc).__name__}: {exc}")
         return 1
-    _take_signals(server)
+    _take_signals(server, manager)
     beat = heartbeat(server, plan.worker_timeout, pipe.send)
     threading.Thread(target=_monitor, args=(plan, pipe, server, beat, manager), daemon=True).start()
     pipe.send("ready")
@@ -161,10 +168,13 @@ def _counter(plan: Plan, pipe: _Pipe) -> Wrap:
     return wrap
 
 
-def _take_signals(server: EventServer) -> None:
+def _take_signals(server: EventServer, manager: int) -> None:
     def graceful(signum: int, frame: FrameType | None) -> None:
         if server.stopping:
             return  # TERM after Ctrl-C's INT (the manager passes it on): still draining
+        if manager_gone(manager):  # PR_SET_PDEATHSIG's TERM
+            _orphaned(server)
+            return
         server.stop_accepting()
         timer = threading.Timer(ACCEPT_GRACE, server.stop)
         timer.daemon = True
@@ -193,14 +203,23 @@ def _monitor(
     while not server.stopping:
         time.sleep(BEAT)
         beat()
-        if os.getppid() != manager:
-            error_log.warning("worker %d: the manager is gone, stopping", os.getpid())
-            server.stop_accepting()
-            server.stop()
+        if manager_gone(manager):
+            _orphaned(server)
         elif plan.max_age and time.monotonic() - born >= plan.max_age:
             pipe.recycle("max-worker-age")
         elif plan.max_memory and rss() > plan.max_memory:
             pipe.recycle("max-worker-memory")
+
+
+def _orphaned(server: EventServer) -> None:
+    """The manager died: drain, and exit when the drain's time is up even if an app is stuck
+    (the manager's SIGKILL would have done it)."""
+    if server.stopping:
+        return
+    error_log.warning("worker %d: the manager is gone, stopping", os.getpid())
+    server.stop_accepting()
+    server.stop()
+    orphan_deadline(server.shutdown_timeout)
 
 
 def rss() -> int:

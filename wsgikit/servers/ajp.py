@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from wsgikit._ajp import END, AJPError, AJPProtocol, ForwardRequest
+from wsgikit._http11 import DEFAULT_MAX_BODY
 from wsgikit.config import Config, Setting
 from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome, run_app
 from wsgikit.servers._accesslog import log_outcome
@@ -236,8 +237,8 @@ class AJPServer(EventServer):
 
     ``secret``: the shared secret every request must carry (None: none needed).
     ``max_packet_size``: 8192..65536, as the web server's. ``max_body``: the most body a request
-    may send (more: 413 without calling the app; None: no limit). ``script_name``: the mount
-    point. Bad options raise ValueError.
+    may send (more: 413 without calling the app; 1 GiB by default, None: no limit).
+    ``script_name``: the mount point. Bad options raise ValueError.
     """
 
     scheme = "ajp"
@@ -253,7 +254,7 @@ class AJPServer(EventServer):
         secret: str | None = None,
         script_name: str | None = None,
         max_packet_size: int = 8192,
-        max_body: int | None = None,
+        max_body: int | None = DEFAULT_MAX_BODY,
         **options: Any,
     ) -> None:
         AJPProtocol(max_packet_size=max_packet_size)  # ValueError now, not per connection
@@ -283,6 +284,7 @@ SETTINGS = (
         "shared secret every request must carry (httpd ProxyPass secret=), others get 403; "
         "prefer WSGIKIT_SECRET or the config file (ps shows a command line)",
         metavar="SECRET",
+        sensitive=True,  # --print-config shows ***
     ),
     Setting(
         "max_packet_size",

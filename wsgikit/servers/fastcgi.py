@@ -51,6 +51,7 @@ from wsgikit._fcgi import (
     Stdin,
     StdinEnd,
 )
+from wsgikit._http11 import DEFAULT_MAX_BODY
 from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome, run_app
 from wsgikit.servers._accesslog import log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
@@ -404,7 +405,8 @@ class FastCGIServer(EventServer):
     FCGI_MAX_REQS, both answered to FCGI_GET_VALUES with FCGI_MAX_CONNS = ``max_connections``).
     ``stderr``: ``"log"`` or ``"fcgi"`` (FCGI_STDERR records, shown in the web server's error
     log). ``script_name``: the mount point (see the module docstring). ``max_body``: the most
-    stdin a request may send (more is answered 413 without calling the app; None: no limit).
+    stdin a request may send (more is answered 413 without calling the app; 1 GiB by default,
+    None: no limit).
     Bodies are read and kept as the loop's ``buffer_bodies`` and ``body_memory`` say (memory,
     then temporary files). Bad options: ValueError.
     """
@@ -423,7 +425,7 @@ class FastCGIServer(EventServer):
         max_requests: int = 64,
         stderr: str = "log",
         script_name: str | None = None,
-        max_body: int | None = None,
+        max_body: int | None = DEFAULT_MAX_BODY,
         max_params_size: int = 1 << 20,
         max_params: int = 1000,
         **options: Any,

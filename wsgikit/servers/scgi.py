@@ -20,12 +20,14 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from wsgikit._http11 import DEFAULT_MAX_BODY
 from wsgikit._scgi import END, SCGIError, SCGIParser, SCGIRequest
 from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, run_app
 from wsgikit.servers._accesslog import clock, log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._cgivars import LOG_ERRORS, cgi_environ, check_script_name
 from wsgikit.servers._connection import DISPATCH, REJECT, WAIT, Connection
+from wsgikit.servers._fastcgi_streams import Refusal
 from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.types import WSGIApplication
 
@@ -48,7 +50,8 @@ class SCGIConnection(Connection):
     def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
         super().__init__(server, sock, info)
         srv = self.server
-        self.parser = SCGIParser(max_header_size=srv.max_header_size, max_body_size=srv.max_body)
+        # max_body is checked here, not by the parser: over it is a 413, not a broken protocol
+        self.parser = SCGIParser(max_header_size=srv.max_header_size)
         self.request: SCGIRequest | None = None
         self.body = Body(srv.body_memory, SPOOL_AT if srv.buffer_bodies else None)
         self.failure = ""
@@ -71,10 +74,17 @@ class SCGIConnection(Connection):
             return REJECT
         if self.request is None:
             return WAIT
+        if self.too_big():
+            return DISPATCH  # answered at once; the body is never read
         body, server = self.body, self.server
         if body.ended or (not server.buffer_bodies and body.size >= server.prebuffer):
             return DISPATCH
         return WAIT
+
+    def too_big(self) -> bool:
+        """CONTENT_LENGTH is over ``max_body``: the app is not called, the answer is 413."""
+        limit, request = self.server.max_body, self.request
+        return request is not None and limit is not None and request.content_length > limit
 
     def reject(self) -> None:
         peer = self.info.base.get("REMOTE_ADDR", "-")
@@ -108,13 +118,16 @@ class SCGIConnection(Connection):
         server = self.server
         request = self.request
         assert request is not None
+        app, length = server.app, request.content_length
+        if self.too_big():
+            app, length = Refusal(413, f"request body over {server.max_body} bytes"), 0
         # CONTENT_LENGTH is the exact body size (SCGI protocol §3): wsgi.input stops there.
-        body = InputStream(self.body if self.body.ended else self, request.content_length)
+        body = InputStream(self.body if self.body.ended else self, length)
         environ = cgi_environ(request.headers, self.info, body, server.script_name, server.proxies)
         environ["wsgi.errors"] = LOG_ERRORS
         started = clock()
         outcome = run_app(
-            server.app,
+            app,
             environ,
             self,
             method=environ["REQUEST_METHOD"],
@@ -135,10 +148,10 @@ class SCGIConnection(Connection):
 class SCGIServer(EventServer):
     """The SCGI server. Binds in the constructor, so ports are known before ``run()``.
 
-    ``max_header_size`` bounds the netstring of headers, ``max_body`` CONTENT_LENGTH (None: no
-    limit); ``script_name`` is the mount point. Bodies are read and kept as the loop's
-    ``buffer_bodies`` and ``body_memory`` say (memory, then temporary files). Bad options raise
-    ValueError.
+    ``max_header_size`` bounds the netstring of headers, ``max_body`` CONTENT_LENGTH (over it:
+    413 without calling the app; 1 GiB by default, None: no limit); ``script_name`` is the mount
+    point. Bodies are read and kept as the loop's ``buffer_bodies`` and ``body_memory`` say
+    (memory, then temporary files). Bad options raise ValueError.
     """
 
     scheme = "scgi"
@@ -153,7 +166,7 @@ class SCGIServer(EventServer):
         threads: int = 8,
         script_name: str | None = None,
         max_header_size: int = 65536,
-        max_body: int | None = None,
+        max_body: int | None = DEFAULT_MAX_BODY,
         **options: Any,
     ) -> None:
         SCGIParser(max_header_size=max_header_size, max_body_size=max_body)  # ValueError now

@@ -108,6 +108,7 @@ class Manager:
         umask: int | None = None,
         reuse_port: bool = False,
         scheme: str = "http",
+        plain_http: int = 0,
     ) -> None:
         self.name = name
         self._make_plan = plan
@@ -118,6 +119,7 @@ class Manager:
         self.reuse_port = reuse_port
         self.backlog = backlog
         self.scheme = scheme
+        self.plain_http = plain_http  # the last binds: HTTPS redirects, which speak plain HTTP
         self.plan = plan()
         self.listeners = bind_all(binds, backlog, unix_mode, reuse_port)
         if reuse_port and read_text("/proc/sys/net/ipv4/tcp_migrate_req") == "0":
@@ -142,6 +144,14 @@ class Manager:
     def addresses(self) -> list[object]:
         return [sock.getsockname() for sock in self.listeners]
 
+    def where(self) -> list[str]:
+        """Each listener as a URL (``https://0.0.0.0:443``) for the banner and the log."""
+        cut = len(self.listeners) - self.plain_http
+        return [
+            describe(sock, self.scheme if n < cut else "http")
+            for n, sock in enumerate(self.listeners)
+        ]
+
     # -- the loop ---------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -149,8 +159,8 @@ class Manager:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in _HANDLED}
-        for sock in self.listeners:
-            error_log.info("listening on %s", describe(sock, self.scheme))
+        for where in self.where():
+            error_log.info("listening on %s", where)
         self._write_pid()
         try:
             while not (self.stopping and not self.workers):
@@ -231,13 +241,14 @@ class Manager:
 
     def _spawn(self) -> None:
         read, write = os.pipe2(os.O_CLOEXEC)
+        manager = os.getpid()  # the child cannot know it for sure: we may die as it starts
         pid = os.fork()
         if pid == 0:  # the worker
             status = 1
             try:
                 os.close(read)
                 self._forget_in_child()
-                status = worker_main(self.plan, self._worker_binds(), write, self.ids)
+                status = worker_main(self.plan, self._worker_binds(), write, self.ids, manager)
             except BaseException:
                 error_log.exception("worker %d failed", os.getpid())
             finally:
