@@ -15,17 +15,21 @@ import contextlib
 import logging
 import socket
 import struct
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from wsgikit.gateway import ClientError, ConnectionInfo, Outcome
+from wsgikit.servers._accesslog import clock
 from wsgikit.servers._body import Body
 from wsgikit.servers._connection import RESUME, Connection
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 if TYPE_CHECKING:
     from wsgikit.servers._loop import EventServer
 
-__all__ = ["GatewayConnection"]
+__all__ = ["AppSink", "GatewayConnection", "Piece"]
+
+Piece = bytes | memoryview
 
 error_log = logging.getLogger("wsgikit.error")
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST (socket(7))
@@ -109,3 +113,42 @@ class GatewayConnection(Connection):
             except OSError:
                 self.gone = True
                 raise ClientError(400, "the web server left in the middle of the body") from None
+
+
+C = TypeVar("C", bound=GatewayConnection)
+
+
+class AppSink(Generic[C]):
+    """The base of a gateway's response sink, which also calls the app, to see its body.
+
+    A list or tuple is all there already, so it is held back (``hold``: the sink keeps its
+    records in ``held``) and goes out with the record that ends the request in one write
+    (nothing waits on the app, PEP 3333 "Buffering and Streaming"); any other iterable is sent
+    as it comes. An app that raises holds too: the engine's error page then goes out with the
+    end record in one write (sent on its own, nginx could hand it whole to a client that closes
+    before the end record comes).
+    """
+
+    __slots__ = ("app", "conn", "held", "hold", "started")
+
+    def __init__(self, conn: C, app: WSGIApplication) -> None:
+        self.conn = conn
+        self.app = app
+        self.started = clock()
+        self.hold = False
+        self.held: list[Piece] = []
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            result = self.app(environ, start_response)
+        except BaseException:
+            self.hold = True
+            raise
+        self.hold = type(result) is list or type(result) is tuple
+        return result
+
+    def __repr__(self) -> str:  # the engine names the app in its log lines
+        return repr(self.app)
+
+    def room(self) -> bool:
+        return self.conn.room()
