@@ -10,7 +10,6 @@ mod_proxy_ajp keeps its backend connections: the counting server shows requests 
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 from wsgiref.validate import validator
 
@@ -28,11 +27,11 @@ from tests.body_client import (
 )
 from tests.body_contract import READERS, contract_app
 from tests.peers.gateway_checks import (
-    check_app_error,
-    check_chunked_upload,
+    MountPoints,
+    ThroughWebServer,
     check_get,
     check_large_post,
-    check_streamed_response,
+    counting,
     gateway_app,
     mount,
     port_of,
@@ -40,28 +39,14 @@ from tests.peers.gateway_checks import (
     running_all,
 )
 from tests.peers.helpers import Peer, Starter
-from wsgikit.gateway import ConnectionInfo
-from wsgikit.servers._loop import EventServer
-from wsgikit.servers.ajp import AJPConnection, AJPServer
+from wsgikit.servers.ajp import AJPServer
 
 pytestmark = pytest.mark.integration
 
 SECRET = "s3cret-of-the-test"
 
 
-class CountingConn(AJPConnection):
-    server: CountingAJPServer
-
-    def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
-        super().__init__(server, sock, info)
-        self.server.accepted += 1
-
-
-class CountingAJPServer(AJPServer):
-    """An AJPServer that counts the connections it accepted."""
-
-    connection_class = CountingConn
-    accepted = 0
+CountingAJPServer = counting(AJPServer)
 
 
 @pytest.fixture(scope="module")
@@ -116,15 +101,14 @@ ProxyPass "/ajp/" "ajp://127.0.0.1:{port_of(backends["big"])}/ajp/"
     return apache(config, modules=["proxy", "proxy_ajp"])
 
 
-def test_get(site: Peer) -> None:
-    check_get(site.url("/ajp"))
+class TestThroughApache(ThroughWebServer, MountPoints):
+    prefix = "/ajp"
 
 
 def test_environ_from_the_forward_request(site: Peer) -> None:
     environ = requests.get(
         site.url("/ajp/p%20q/env?z=1"), headers={"X-Thing": "a"}, timeout=10
     ).json()
-    assert environ["REQUEST_URI"] == "/ajp/p%20q/env?z=1"
     assert (environ["PATH_INFO"], environ["QUERY_STRING"]) == ("/ajp/p q/env", "z=1")
     assert environ["HTTP_X_THING"] == "a"
     assert environ["REMOTE_ADDR"] == "127.0.0.1"
@@ -140,36 +124,12 @@ def test_head_has_headers_and_no_body(site: Peer) -> None:
     assert response.content == b""
 
 
-def test_post_large_body(site: Peer) -> None:
-    check_large_post(site.url("/ajp"))
-
-
-def test_chunked_upload_arrives_with_content_length(site: Peer) -> None:
-    check_chunked_upload(site.url("/ajp"))
-
-
-def test_streamed_response(site: Peer) -> None:
-    check_streamed_response(site.url("/ajp"))
-
-
-def test_app_error(site: Peer, caplog: pytest.LogCaptureFixture) -> None:
-    check_app_error(site.url("/ajp"), caplog)
-
-
 def test_connections_are_reused(site: Peer, backends: dict[str, CountingAJPServer]) -> None:
     before = backends["root"].accepted
     with requests.Session() as session:  # one client connection: one Apache worker
         for _ in range(12):
             assert session.get(site.url("/ajp/x/env"), timeout=10).status_code == 200
     assert backends["root"].accepted - before <= 1
-
-
-def test_script_name_option_mounts_the_app(site: Peer) -> None:
-    assert mount(site.url("/mnt/a%20b/env")) == ("/mnt", "/a b/env")
-
-
-def test_without_the_option_the_app_is_mounted_at_the_root(site: Peer) -> None:
-    assert mount(site.url("/ajp/x/env")) == ("", "/ajp/x/env")
 
 
 def test_the_right_secret_reaches_the_app(site: Peer) -> None:
