@@ -3,7 +3,8 @@
 /ajp/ leads to the validated gateway app at the root, /mnt/ to it with ``script_name="/mnt"``,
 /secret/ to a server that wants a secret (/wrong/ sends it the wrong one, /setenv/ the old way,
 ``SetEnv AJP_SECRET``), /buffered/, /streamed/ and /inline/ to the wsgi.input contract app (the
-body matrix every gateway runs) in the three body modes; a second httpd uses 64 KiB packets.
+body matrix every gateway runs, at AJP's own sizes) in the three body modes; a second httpd uses
+64 KiB packets.
 mod_proxy_ajp keeps its backend connections: the counting server shows requests sharing them.
 """
 
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 from wsgiref.validate import validator
 
 import pytest
 import requests
 
 from tests.body_client import (
+    KB,
     Case,
     cases,
     check_answer,
@@ -178,8 +181,19 @@ def test_contract(site: Peer, prefix: str, mode: str) -> None:
     check_contract(post_contract("127.0.0.1", site.port, mode, f"/{prefix}"), mode)
 
 
-@pytest.mark.parametrize(
-    ("prefix", "case"), matrix({mode: cases(one_read=mode != "streamed") for mode in BODY_MODES})
-)
+def ajp_cases(mode: str) -> list[Any]:
+    """The body matrix at the sizes that matter to AJP: one packet, mod_proxy_ajp's body packet
+    boundary (8186 bytes of body in a default 8192-byte packet, AJP13_MAX_SEND_BODY_SZ), past
+    1 MiB (a buffered body moves to a temporary file), and 20 MB. ``Expect: 100-continue`` is
+    httpd's own business (it answers 100 before it sends the backend anything), so one case."""
+    params = cases(sizes=AJP_SIZES, expect=False, one_read=mode != "streamed")
+    expecting = Case(AJP_SIZES[-1], True, True, "read_all")
+    return [*params, pytest.param(expecting, id=expecting.ident)]
+
+
+AJP_SIZES = [1 * KB, 8186, 8187, (1 << 20) + 1]
+
+
+@pytest.mark.parametrize(("prefix", "case"), matrix({mode: ajp_cases(mode) for mode in BODY_MODES}))
 def test_body(site: Peer, prefix: str, case: Case) -> None:
     check_answer(send("127.0.0.1", site.port, case, f"/{prefix}"), case)
