@@ -6,7 +6,7 @@ takes the engine's CGI-style response (``Status:`` head, then the body) and make
 it: one SEND_HEADERS, then SEND_BODY_CHUNKs::
 
     sink = AJPSink(conn, app)
-    run_app(sink, environ, sink, method="GET", version=None, keep_alive=True)
+    outcome = sink.run(environ)  # run_app, pausable inline
 """
 
 from __future__ import annotations

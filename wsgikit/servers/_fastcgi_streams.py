@@ -5,7 +5,7 @@ Used by :class:`wsgikit.servers.fastcgi.FastCGIConnection`, which keeps one :cla
 request id::
 
     sink = StdoutSink(conn, req, app, environ)
-    run_app(sink, environ, sink, method="GET", version=None, keep_alive=True)
+    outcome = sink.run(environ)  # run_app, pausable inline
 """
 
 from __future__ import annotations

@@ -1,12 +1,20 @@
 """What the connections from a web server (FastCGI, AJP, SCGI) share: dropping a peer that broke
 the protocol with one log line, cutting a broken response with a reset, keeping an inline response
-that paused until the loop resumes it, and reading a body that streams to the app.
+that paused until the loop resumes it, and reading a body that streams to the app; and, in
+:class:`AppSink`, what their response sinks share (calling the app, holding a list body back to
+send it with the end of the request, running the engine).
 
-A gateway's connection subclasses :class:`GatewayConnection` instead of ``Connection``::
+A gateway's connection subclasses :class:`GatewayConnection` instead of ``Connection``, its sink
+:class:`AppSink`::
 
     class AJPConnection(GatewayConnection):
         protocol = "AJP"  # names the peer in log lines
         def feed(self, data): ...  # parse; the codec's error when the peer broke the protocol
+
+    class AJPSink(AppSink["AJPConnection"]):
+        def send(self, *parts): ...  # the engine's bytes as AJP packets
+
+    outcome = AJPSink(conn, app).run(environ)  # paused: conn.pause(outcome, finish)
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import struct
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from wsgikit.gateway import ClientError, ConnectionInfo, Outcome
+from wsgikit.gateway import ClientError, ConnectionInfo, Outcome, run_app
 from wsgikit.servers._accesslog import clock
 from wsgikit.servers._body import Body
 from wsgikit.servers._connection import RESUME, Connection
@@ -152,3 +160,21 @@ class AppSink(Generic[C]):
 
     def room(self) -> bool:
         return self.conn.room()
+
+    def send(self, *parts: bytes) -> None:
+        """The response's bytes as the protocol's records (OSError: the web server is gone)."""
+        raise NotImplementedError
+
+    def run(self, environ: WSGIEnvironment) -> Outcome:
+        """The engine runs the app for this request; inline, the response pauses when the web
+        server does not read (:meth:`GatewayConnection.pause`). A CGI-style response
+        (``version=None``): whether the connection is kept is the protocol's business."""
+        return run_app(
+            self,
+            environ,
+            self,
+            method=environ["REQUEST_METHOD"],
+            version=None,
+            keep_alive=True,
+            pausable=not self.conn.server.threads,
+        )

@@ -27,7 +27,7 @@ from typing import Any
 
 from wsgikit._ajp import END, AJPError, AJPProtocol, ForwardRequest
 from wsgikit.config import Config, Setting
-from wsgikit.gateway import ConnectionInfo, InputStream, Outcome, run_app
+from wsgikit.gateway import ConnectionInfo, InputStream, Outcome
 from wsgikit.servers._accesslog import log_outcome
 from wsgikit.servers._ajp_exchange import AJPSink, cgi_params, secret_of
 from wsgikit.servers._body import SPOOL_AT, Body
@@ -128,16 +128,7 @@ class AJPConnection(GatewayConnection):
         assert request is not None
         environ = self.environ(request)
         sink = AJPSink(self, self.refusal(request, environ) or self.server.app)
-        outcome = run_app(
-            sink,
-            environ,
-            sink,
-            method=environ["REQUEST_METHOD"],
-            version=None,
-            keep_alive=True,
-            pausable=not self.server.threads,
-        )
-        self.end(outcome, sink)
+        self.end(sink.run(environ), sink)
 
     def end(self, outcome: Outcome, sink: AJPSink) -> None:
         """END_RESPONSE and release, pause (inline, the loop resumes), or close when cut."""

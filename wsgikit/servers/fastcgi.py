@@ -50,7 +50,7 @@ from wsgikit._fcgi import (
     Stdin,
     StdinEnd,
 )
-from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome, run_app
+from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome
 from wsgikit.servers._accesslog import log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._cgivars import LOG_ERRORS, cgi_environ, check_script_name
@@ -283,16 +283,7 @@ class FastCGIConnection(GatewayConnection):
             return self.end(req, None, None)
         environ = self.environ(req)
         sink = StdoutSink(self, req, self.refusal(req, environ) or self.server.app, environ)
-        outcome = run_app(
-            sink,
-            environ,
-            sink,
-            method=environ["REQUEST_METHOD"],
-            version=None,
-            keep_alive=True,
-            pausable=not self.server.threads,
-        )
-        return self.end(req, outcome, sink)
+        return self.end(req, sink.run(environ), sink)
 
     def end(self, req: PendingRequest, outcome: Outcome | None, sink: StdoutSink | None) -> bool:
         """After the app (None: aborted before it ran): END_REQUEST, or pause if the response
