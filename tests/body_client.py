@@ -17,7 +17,7 @@ import json
 import select
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import cycle
 from typing import Any
@@ -64,7 +64,10 @@ class Case:
 
     @property
     def ident(self) -> str:
-        size = f"{self.size // MB}MB" if self.size >= MB else f"{self.size // KB}KB"
+        if self.size >= MB:
+            size = f"{self.size // MB}MB"
+        else:  # sizes at a protocol's boundary (8186) in bytes
+            size = f"{self.size // KB}KB" if self.size % KB == 0 else f"{self.size}B"
         framing = "chunked" if self.chunked else "length"
         return "-".join([size, framing, *(["expect"] if self.expect else []), self.reader])
 
@@ -82,23 +85,35 @@ def body_of(size: int) -> bytes:
 
 
 def cases(
-    *, chunked: bool = True, expect: bool = True, big_chunked: bool = False, one_read: bool = True
+    *,
+    chunked: bool = True,
+    expect: bool = True,
+    big_chunked: bool = False,
+    one_read: bool = True,
+    sizes: Sequence[int] = SIZES,
+    expect_once: bool = False,
 ) -> list[Any]:
     """Every size x framing x Expect x reader up to 1 MB, and 20 MB once: one framing
     (``big_chunked``), no Expect, one reader (one read(CONTENT_LENGTH) if ``one_read``).
+    ``sizes``: the sizes up to 1 MB (a gateway's own boundaries instead of :data:`SIZES`).
+    ``expect_once``: one Expect case (the largest size, chunked, read_all) instead of the whole
+    dimension, for a front end that answers ``100-continue`` itself before the backend sees a
+    byte (httpd's mod_proxy_ajp and mod_cgi): what reaches the backend is the same either way.
 
     ``chunked``/``expect`` False: the gateway has no such thing (a CGI client has no framing).
     ``one_read=False``: no chunked body is read with one read(CONTENT_LENGTH) (a server that
     streams a chunked body cannot know its length: RFC 9112 §6.3).
     """
     params = []
-    for size in SIZES:
+    for size in sizes:
         for is_chunked in (False, True) if chunked else (False,):
-            for is_expect in (False, True) if expect else (False,):
+            for is_expect in (False, True) if expect and not expect_once else (False,):
                 for reader in ("read_length", "read_all"):
                     if is_chunked and reader == "read_length" and not one_read:
                         continue
                     params.append(_param(Case(size, is_chunked, is_expect, reader)))
+    if expect and expect_once:
+        params.append(_param(Case(sizes[-1], chunked, True, "read_all")))
     big_reader = "read_length" if one_read or not big_chunked else "read_all"
     params.append(_param(Case(BIG, big_chunked, False, big_reader)))
     return params

@@ -1,5 +1,11 @@
 """The app every gateway peer test serves and the checks they share (FastCGI through nginx and
-Apache, SCGI through nginx, cgi-fcgi): validated on the server side, one check per behaviour."""
+Apache, SCGI through nginx, AJP through Apache, cgi-fcgi): validated on the server side, one check
+per behaviour. A module behind a web server runs the shared checks as tests by subclassing
+:class:`ThroughWebServer` (and :class:`MountPoints`) with its own ``site`` fixture::
+
+    class TestThroughNginx(ThroughWebServer, MountPoints):
+        prefix = "/scgi"  # leads to gateway_app at the root; /mnt/ to it with script_name="/mnt"
+"""
 
 from __future__ import annotations
 
@@ -17,10 +23,10 @@ from wsgiref.validate import validator
 import pytest
 import requests
 
-from tests.peers.helpers import missing
+from tests.peers.helpers import Peer, missing
 from wsgikit.gateway import ConnectionInfo
 from wsgikit.servers._loop import EventServer
-from wsgikit.servers.fastcgi import FastCGIConnection, FastCGIServer
+from wsgikit.servers.fastcgi import FastCGIServer
 
 # -- the app ------------------------------------------------------------------------------------
 
@@ -59,19 +65,23 @@ def _stream() -> Iterator[bytes]:
     yield b"last\n"
 
 
-class CountingConn(FastCGIConnection):
-    server: CountingServer
-
-    def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
-        super().__init__(server, sock, info)
-        self.server.accepted += 1
+S = TypeVar("S", bound=EventServer)
 
 
-class CountingServer(FastCGIServer):
-    """A FastCGIServer that counts the connections it accepted."""
+def counting(server_class: type[S]) -> type[S]:
+    """A subclass of ``server_class`` whose ``accepted`` counts the connections it accepted."""
+    base: Any = server_class.connection_class
 
-    connection_class = CountingConn
-    accepted = 0
+    class CountingConn(base):  # type: ignore[misc, valid-type]
+        def __init__(self, server: Any, sock: socket.socket, info: ConnectionInfo) -> None:
+            super().__init__(server, sock, info)
+            server.accepted += 1
+
+    attributes = {"connection_class": CountingConn, "accepted": 0}
+    return type(f"Counting{server_class.__name__}", (server_class,), attributes)
+
+
+CountingServer = counting(FastCGIServer)
 
 
 @contextmanager
@@ -83,9 +93,6 @@ def in_thread(server: EventServer) -> Iterator[EventServer]:
     finally:
         server.stop()
         thread.join(timeout=10)
-
-
-S = TypeVar("S", bound=EventServer)
 
 
 @contextmanager
@@ -174,3 +181,44 @@ def nginx_params(name: str) -> str:
 def mount(url: str) -> tuple[str, str]:
     environ = requests.get(url, timeout=10).json()
     return environ["SCRIPT_NAME"], environ["PATH_INFO"]
+
+
+# -- the shared checks as tests, for a module with a ``site`` fixture (a web server in front) ------
+
+
+class ThroughWebServer:
+    """The checks every gateway makes behind a web server: ``prefix`` leads to ``gateway_app``."""
+
+    prefix = ""
+
+    def test_get(self, site: Peer) -> None:
+        check_get(site.url(self.prefix))
+
+    def test_post_large_body(self, site: Peer) -> None:
+        check_large_post(site.url(self.prefix))
+
+    def test_chunked_upload_arrives_with_content_length(self, site: Peer) -> None:
+        check_chunked_upload(site.url(self.prefix))
+
+    def test_streamed_response(self, site: Peer) -> None:
+        check_streamed_response(site.url(self.prefix))
+
+    def test_app_error(self, site: Peer, caplog: pytest.LogCaptureFixture) -> None:
+        check_app_error(site.url(self.prefix), caplog)
+
+
+class MountPoints:
+    """``prefix`` leads to ``gateway_app`` mounted at the root (the web server sends the whole
+    path), /mnt/ to it with ``script_name="/mnt"``."""
+
+    prefix = ""
+
+    def test_script_name_option_mounts_the_app(self, site: Peer) -> None:
+        assert mount(site.url("/mnt/a%20b/env")) == ("/mnt", "/a b/env")
+
+    def test_without_the_option_the_app_is_mounted_at_the_root(self, site: Peer) -> None:
+        assert mount(site.url(f"{self.prefix}/x/env")) == ("", f"{self.prefix}/x/env")
+
+    def test_request_uri_is_kept(self, site: Peer) -> None:
+        environ = requests.get(site.url(f"{self.prefix}/p%20q/env?z=1"), timeout=10).json()
+        assert environ["REQUEST_URI"] == f"{self.prefix}/p%20q/env?z=1"

@@ -3,21 +3,23 @@
 /ajp/ leads to the validated gateway app at the root, /mnt/ to it with ``script_name="/mnt"``,
 /secret/ to a server that wants a secret (/wrong/ sends it the wrong one, /setenv/ the old way,
 ``SetEnv AJP_SECRET``), /buffered/, /streamed/ and /inline/ to the wsgi.input contract app (the
-body matrix every gateway runs) in the three body modes; a second httpd uses 64 KiB packets.
+body matrix every gateway runs, at AJP's own sizes) in the three body modes; a second httpd uses
+64 KiB packets.
 mod_proxy_ajp keeps its backend connections: the counting server shows requests sharing them.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
+from typing import Any
 from wsgiref.validate import validator
 
 import pytest
 import requests
 
 from tests.body_client import (
+    KB,
     Case,
     cases,
     check_answer,
@@ -28,11 +30,11 @@ from tests.body_client import (
 )
 from tests.body_contract import READERS, contract_app
 from tests.peers.gateway_checks import (
-    check_app_error,
-    check_chunked_upload,
+    MountPoints,
+    ThroughWebServer,
     check_get,
     check_large_post,
-    check_streamed_response,
+    counting,
     gateway_app,
     mount,
     port_of,
@@ -40,28 +42,14 @@ from tests.peers.gateway_checks import (
     running_all,
 )
 from tests.peers.helpers import Peer, Starter
-from wsgikit.gateway import ConnectionInfo
-from wsgikit.servers._loop import EventServer
-from wsgikit.servers.ajp import AJPConnection, AJPServer
+from wsgikit.servers.ajp import AJPServer
 
 pytestmark = pytest.mark.integration
 
 SECRET = "s3cret-of-the-test"
 
 
-class CountingConn(AJPConnection):
-    server: CountingAJPServer
-
-    def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
-        super().__init__(server, sock, info)
-        self.server.accepted += 1
-
-
-class CountingAJPServer(AJPServer):
-    """An AJPServer that counts the connections it accepted."""
-
-    connection_class = CountingConn
-    accepted = 0
+CountingAJPServer = counting(AJPServer)
 
 
 @pytest.fixture(scope="module")
@@ -116,15 +104,14 @@ ProxyPass "/ajp/" "ajp://127.0.0.1:{port_of(backends["big"])}/ajp/"
     return apache(config, modules=["proxy", "proxy_ajp"])
 
 
-def test_get(site: Peer) -> None:
-    check_get(site.url("/ajp"))
+class TestThroughApache(ThroughWebServer, MountPoints):
+    prefix = "/ajp"
 
 
 def test_environ_from_the_forward_request(site: Peer) -> None:
     environ = requests.get(
         site.url("/ajp/p%20q/env?z=1"), headers={"X-Thing": "a"}, timeout=10
     ).json()
-    assert environ["REQUEST_URI"] == "/ajp/p%20q/env?z=1"
     assert (environ["PATH_INFO"], environ["QUERY_STRING"]) == ("/ajp/p q/env", "z=1")
     assert environ["HTTP_X_THING"] == "a"
     assert environ["REMOTE_ADDR"] == "127.0.0.1"
@@ -140,36 +127,12 @@ def test_head_has_headers_and_no_body(site: Peer) -> None:
     assert response.content == b""
 
 
-def test_post_large_body(site: Peer) -> None:
-    check_large_post(site.url("/ajp"))
-
-
-def test_chunked_upload_arrives_with_content_length(site: Peer) -> None:
-    check_chunked_upload(site.url("/ajp"))
-
-
-def test_streamed_response(site: Peer) -> None:
-    check_streamed_response(site.url("/ajp"))
-
-
-def test_app_error(site: Peer, caplog: pytest.LogCaptureFixture) -> None:
-    check_app_error(site.url("/ajp"), caplog)
-
-
 def test_connections_are_reused(site: Peer, backends: dict[str, CountingAJPServer]) -> None:
     before = backends["root"].accepted
     with requests.Session() as session:  # one client connection: one Apache worker
         for _ in range(12):
             assert session.get(site.url("/ajp/x/env"), timeout=10).status_code == 200
     assert backends["root"].accepted - before <= 1
-
-
-def test_script_name_option_mounts_the_app(site: Peer) -> None:
-    assert mount(site.url("/mnt/a%20b/env")) == ("/mnt", "/a b/env")
-
-
-def test_without_the_option_the_app_is_mounted_at_the_root(site: Peer) -> None:
-    assert mount(site.url("/ajp/x/env")) == ("", "/ajp/x/env")
 
 
 def test_the_right_secret_reaches_the_app(site: Peer) -> None:
@@ -218,8 +181,17 @@ def test_contract(site: Peer, prefix: str, mode: str) -> None:
     check_contract(post_contract("127.0.0.1", site.port, mode, f"/{prefix}"), mode)
 
 
-@pytest.mark.parametrize(
-    ("prefix", "case"), matrix({mode: cases(one_read=mode != "streamed") for mode in BODY_MODES})
-)
+def ajp_cases(mode: str) -> list[Any]:
+    """The body matrix at the sizes that matter to AJP: one packet, mod_proxy_ajp's body packet
+    boundary (8186 bytes of body in a default 8192-byte packet, AJP13_MAX_SEND_BODY_SZ), past
+    1 MiB (a buffered body moves to a temporary file), and 20 MB; one Expect case (httpd
+    answers 100-continue itself)."""
+    return cases(sizes=AJP_SIZES, expect_once=True, one_read=mode != "streamed")
+
+
+AJP_SIZES = [1 * KB, 8186, 8187, (1 << 20) + 1]
+
+
+@pytest.mark.parametrize(("prefix", "case"), matrix({mode: ajp_cases(mode) for mode in BODY_MODES}))
 def test_body(site: Peer, prefix: str, case: Case) -> None:
     check_answer(send("127.0.0.1", site.port, case, f"/{prefix}"), case)

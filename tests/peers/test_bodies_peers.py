@@ -116,9 +116,12 @@ def test_contract(front: Front, mode: str) -> None:
     check_contract(post_contract(front.host, front.port, mode, front.prefix), mode)
 
 
-@pytest.mark.parametrize(
-    ("front", "case"), matrix({name: cases() for name in FRONTS}), indirect=["front"]
-)
+# mod_cgi starts a script a request (about 0.7 s each); httpd answers 100-continue itself before
+# the script reads a byte, so Expect is one case there, not a dimension of the matrix.
+MATRIX = matrix({name: cases(expect_once=name == "apache-cgi") for name in FRONTS})
+
+
+@pytest.mark.parametrize(("front", "case"), MATRIX, indirect=["front"])
 def test_body(front: Front, case: Case) -> None:
     check_answer(send(front.host, front.port, case, front.prefix), case)
 

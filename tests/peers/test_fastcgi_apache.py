@@ -10,15 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from tests.peers.gateway_checks import (
     CountingServer,
-    check_app_error,
-    check_chunked_upload,
+    MountPoints,
+    ThroughWebServer,
     check_get,
-    check_large_post,
-    check_streamed_response,
     mount,
     port_of,
     root_and_mount,
@@ -50,24 +47,8 @@ ProxyPass "/mnt/" "fcgi://127.0.0.1:{mnt}/"
     return apache(config, modules=["proxy", "proxy_fcgi", "setenvif"])
 
 
-def test_get(site: Peer) -> None:
-    check_get(site.url("/fcgi"))
-
-
-def test_post_large_body(site: Peer) -> None:
-    check_large_post(site.url("/fcgi"))
-
-
-def test_chunked_upload_arrives_with_content_length(site: Peer) -> None:
-    check_chunked_upload(site.url("/fcgi"))
-
-
-def test_streamed_response(site: Peer) -> None:
-    check_streamed_response(site.url("/fcgi"))
-
-
-def test_app_error(site: Peer, caplog: pytest.LogCaptureFixture) -> None:
-    check_app_error(site.url("/fcgi"), caplog)
+class TestThroughApache(ThroughWebServer, MountPoints):
+    prefix = "/fcgi"
 
 
 def test_enablereuse_keeps_connections(site: Peer, backends: dict[str, CountingServer]) -> None:
@@ -77,21 +58,8 @@ def test_enablereuse_keeps_connections(site: Peer, backends: dict[str, CountingS
     assert backends["root"].accepted - before < 12  # pooled per Apache process, not per request
 
 
-def test_script_name_option_mounts_the_app(site: Peer) -> None:
-    assert mount(site.url("/mnt/a%20b/env")) == ("/mnt", "/a b/env")
-
-
-def test_without_the_option_the_app_is_mounted_at_the_root(site: Peer) -> None:
-    assert mount(site.url("/fcgi/x/env")) == ("", "/fcgi/x/env")
-
-
 def test_documented_config_needs_no_option(site: Peer) -> None:
     assert mount(site.url("/split/a%20b/env")) == ("/split", "/a b/env")
-
-
-def test_request_uri_is_kept(site: Peer) -> None:
-    environ = requests.get(site.url("/fcgi/p%20q/env?z=1"), timeout=10).json()
-    assert environ["REQUEST_URI"] == "/fcgi/p%20q/env?z=1"
 
 
 def test_apache_logged_no_proxy_errors(site: Peer) -> None:

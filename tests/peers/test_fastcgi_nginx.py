@@ -17,11 +17,9 @@ import requests
 
 from tests.peers.gateway_checks import (
     CountingServer,
-    check_app_error,
-    check_chunked_upload,
+    MountPoints,
+    ThroughWebServer,
     check_get,
-    check_large_post,
-    check_streamed_response,
     gateway_app,
     mount,
     nginx_params,
@@ -74,32 +72,12 @@ def site(nginx: Starter, backends: dict[str, CountingServer], peer_root: Path) -
     return nginx(server, http=http)
 
 
-MODES = [pytest.param("keep", id="keep-conn-on"), pytest.param("close", id="keep-conn-off")]
+class TestKeepConnOn(ThroughWebServer, MountPoints):
+    prefix = "/keep"
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_get(site: Peer, mode: str) -> None:
-    check_get(site.url(f"/{mode}"))
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_post_large_body(site: Peer, mode: str) -> None:
-    check_large_post(site.url(f"/{mode}"))
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_chunked_upload_arrives_with_content_length(site: Peer, mode: str) -> None:
-    check_chunked_upload(site.url(f"/{mode}"))
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_streamed_response(site: Peer, mode: str) -> None:
-    check_streamed_response(site.url(f"/{mode}"))
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_app_error(site: Peer, mode: str, caplog: pytest.LogCaptureFixture) -> None:
-    check_app_error(site.url(f"/{mode}"), caplog)
+class TestKeepConnOff(ThroughWebServer):
+    prefix = "/close"
 
 
 def test_keep_conn_on_reuses_one_connection(
@@ -125,21 +103,12 @@ def test_unix_socket_bind(site: Peer) -> None:
     check_get(site.url("/unix"))
 
 
-def test_stock_params_with_script_name_option(site: Peer) -> None:
-    assert mount(site.url("/mnt/a%20b/env")) == ("/mnt", "/a b/env")
-
-
-def test_stock_params_without_the_option_mount_at_the_root(site: Peer) -> None:
-    assert mount(site.url("/keep/x/env")) == ("", "/keep/x/env")
-
-
 def test_documented_split_config_needs_no_option(site: Peer) -> None:
     assert mount(site.url("/split/a%20b/env")) == ("/split", "/a b/env")
 
 
-def test_server_name_and_request_uri(site: Peer) -> None:
+def test_server_name_and_scheme(site: Peer) -> None:
     environ = requests.get(site.url("/keep/p%20q/env?z=1"), timeout=10).json()
-    assert environ["REQUEST_URI"] == "/keep/p%20q/env?z=1"
     assert environ["SERVER_NAME"] == "localhost"
     assert environ["wsgi.url_scheme"] == "http"
 

@@ -9,15 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from tests.peers.gateway_checks import (
-    check_app_error,
-    check_chunked_upload,
+    MountPoints,
+    ThroughWebServer,
     check_get,
-    check_large_post,
-    check_streamed_response,
-    mount,
     nginx_params,
     port_of,
     root_and_mount,
@@ -48,37 +44,8 @@ def site(nginx: Starter, backends: dict[str, SCGIServer]) -> Peer:
     )
 
 
-def test_get(site: Peer) -> None:
-    check_get(site.url("/scgi"))
-
-
-def test_post_large_body(site: Peer) -> None:
-    check_large_post(site.url("/scgi"))
-
-
-def test_chunked_upload_arrives_with_content_length(site: Peer) -> None:
-    check_chunked_upload(site.url("/scgi"))
-
-
-def test_streamed_response(site: Peer) -> None:
-    check_streamed_response(site.url("/scgi"))
-
-
-def test_app_error(site: Peer, caplog: pytest.LogCaptureFixture) -> None:
-    check_app_error(site.url("/scgi"), caplog)
-
-
-def test_script_name_option_mounts_the_app(site: Peer) -> None:
-    assert mount(site.url("/mnt/a%20b/env")) == ("/mnt", "/a b/env")
-
-
-def test_without_the_option_path_info_is_the_whole_path(site: Peer) -> None:
-    assert mount(site.url("/scgi/x/env")) == ("", "/scgi/x/env")
-
-
-def test_request_uri_is_kept(site: Peer) -> None:
-    environ = requests.get(site.url("/scgi/p%20q/env?z=1"), timeout=10).json()
-    assert environ["REQUEST_URI"] == "/scgi/p%20q/env?z=1"
+class TestThroughNginx(ThroughWebServer, MountPoints):
+    prefix = "/scgi"  # without the option, PATH_INFO is the whole path
 
 
 def test_nginx_saw_no_upstream_problems(site: Peer) -> None:

@@ -22,3 +22,14 @@ def echo(environ: Any, start_response: Any) -> list[bytes]:
         "200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))]
     )
     return [body]
+
+
+def show(*keys: str) -> Any:
+    """An app that answers the environ's values of ``keys``, joined with "|"."""
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        body = "|".join(str(environ.get(k)) for k in keys).encode("latin-1")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+
+    return app

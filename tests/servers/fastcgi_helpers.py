@@ -38,14 +38,3 @@ def running(app: Any, **options: Any) -> Any:
 
 
 Serve = Callable[..., Any]
-
-# -- apps ----------------------------------------------------------------------------------------
-
-
-def show(*keys: str) -> Any:
-    def app(environ: Any, start_response: Any) -> list[bytes]:
-        body = "|".join(str(environ.get(k)) for k in keys).encode("latin-1")
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [body]
-
-    return app

@@ -21,7 +21,7 @@ from tests.servers.ajp_client import Reply, exchange, read_packet
 from tests.servers.helpers import InternalErrors, only_connection, running, slow_reader, wait_for
 from wsgikit._ajp import encode_request
 from wsgikit.servers._connection import WRITE
-from wsgikit.servers.ajp import AJPServer
+from wsgikit.servers.ajp import AJPConnection, AJPServer
 
 
 def echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -44,6 +44,10 @@ def fails_after_head(environ: dict[str, Any], start_response: Any) -> Iterable[b
     start_response("200 OK", [("Content-Type", "text/plain")])
     yield b"part"
     raise RuntimeError("ajp kaboom")
+
+
+def raises_at_once(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    raise RuntimeError("ajp early kaboom")
 
 
 def huge_headers(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -289,6 +293,24 @@ def test_app_failing_after_its_head_cuts_the_response(caplog: Any) -> None:
     with serve(fails_after_head, validate=False) as srv, srv.connect() as sock:
         reply = exchange(sock, encode_request("GET", b"/"))
     assert (reply.status, reply.body, reply.reuse) == (200, b"part", None)  # no END_RESPONSE
+
+
+def test_the_error_page_of_an_app_that_raised_goes_out_with_end_response(
+    monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    # One write: sent on its own, the page could reach the client before END_RESPONSE does.
+    writes: list[int] = []
+    send = AJPConnection.send
+
+    def counted(conn: AJPConnection, *parts: bytes) -> None:
+        writes.append(len(parts))
+        send(conn, *parts)
+
+    monkeypatch.setattr(AJPConnection, "send", counted)
+    with serve(raises_at_once) as srv, srv.connect() as sock:
+        reply = exchange(sock, encode_request("GET", b"/"))
+    assert (reply.status, reply.reuse) == (500, True)
+    assert len(writes) == 1
 
 
 def test_headers_too_big_for_a_packet_give_500(caplog: Any) -> None:

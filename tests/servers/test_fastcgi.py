@@ -16,12 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.servers.apps import echo, hello
-from tests.servers.fastcgi_helpers import (
-    Serve,
-    running,
-    show,
-)
+from tests.servers.apps import echo, hello, show
+from tests.servers.fastcgi_helpers import Serve, running
 from tests.servers.fcgi_client import begin, params, request, stdin
 from wsgikit._fcgi import (
     FCGI_ABORT_REQUEST,

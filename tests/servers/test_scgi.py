@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.servers import helpers
+from tests.servers.apps import show
 from tests.servers.helpers import Running, read_all
 from wsgikit._scgi import encode_request
 from wsgikit.gateway import ConnectionInfo, InputStream
@@ -52,15 +53,6 @@ def scgi(uri: str = "/", body: bytes = b"", method: str = "GET", **extra: str) -
     }
     pairs = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     return encode_request(pairs, body)
-
-
-def show(*keys: str) -> Any:
-    def app(environ: Any, start_response: Any) -> list[bytes]:
-        body = "|".join(str(environ.get(k)) for k in keys).encode("latin-1")
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [body]
-
-    return app
 
 
 def echo(environ: Any, start_response: Any) -> list[bytes]:

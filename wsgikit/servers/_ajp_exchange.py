@@ -6,7 +6,7 @@ takes the engine's CGI-style response (``Status:`` head, then the body) and make
 it: one SEND_HEADERS, then SEND_BODY_CHUNKs::
 
     sink = AJPSink(conn, app)
-    run_app(sink, environ, sink, method="GET", version=None, keep_alive=True)
+    outcome = sink.run(environ)  # run_app, pausable inline
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from wsgikit._ajp import ForwardRequest
-from wsgikit.servers._accesslog import clock
 from wsgikit.servers._cgivars import error_log
-from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgikit.servers._gateway_connection import AppSink, Piece
+from wsgikit.types import WSGIApplication
 
 if TYPE_CHECKING:
     from wsgikit.servers.ajp import AJPConnection
 
 __all__ = ["AJPSink", "Piece", "cgi_params", "secret_of"]
 
-Piece = bytes | memoryview
 _SSL = {  # AJP attribute -> the mod_ssl variable a CGI app knows it by
     "ssl_cert": b"SSL_CLIENT_CERT",
     "ssl_cipher": b"SSL_CIPHER",
@@ -93,34 +92,19 @@ def _header_params(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, 
     return list(merged.items())
 
 
-class AJPSink:
+class AJPSink(AppSink["AJPConnection"]):
     """The response sink of one request: SEND_HEADERS from the engine's head, then body chunks.
 
-    It also calls the app, to see its body: a list or tuple is all there already, so it is held
-    back and goes out with END_RESPONSE in one write; any other iterable is sent as it comes.
+    A list or tuple body, or the error page of an app that raised, goes out with END_RESPONSE in
+    one write (:class:`AppSink`).
     """
 
-    __slots__ = ("app", "conn", "headed", "held", "hold", "mute", "started")
+    __slots__ = ("headed", "mute")
 
     def __init__(self, conn: AJPConnection, app: WSGIApplication) -> None:
-        self.conn = conn
-        self.app = app
-        self.started = clock()
+        super().__init__(conn, app)
         self.headed = False
-        self.hold = False
         self.mute = False  # the headers did not fit a packet: a 500 went out, the body is dropped
-        self.held: list[Piece] = []
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        result = self.app(environ, start_response)
-        self.hold = type(result) is list or type(result) is tuple
-        return result
-
-    def __repr__(self) -> str:  # the engine names the app in its log lines
-        return repr(self.app)
-
-    def room(self) -> bool:
-        return self.conn.room()
 
     def send(self, *parts: bytes) -> None:
         conn = self.conn

@@ -5,21 +5,20 @@ Used by :class:`wsgikit.servers.fastcgi.FastCGIConnection`, which keeps one :cla
 request id::
 
     sink = StdoutSink(conn, req, app, environ)
-    run_app(sink, environ, sink, method="GET", version=None, keep_alive=True)
+    outcome = sink.run(environ)  # run_app, pausable inline
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from wsgikit._fcgi import Request as RequestEvent
 from wsgikit.gateway import ClientError
-from wsgikit.servers._accesslog import clock
 from wsgikit.servers._body import Body
 from wsgikit.servers._cgivars import LogErrors, error_log
+from wsgikit.servers._gateway_connection import AppSink, Piece
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 if TYPE_CHECKING:
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FastCGIErrors", "PendingRequest", "Piece", "Refusal", "StdinReader", "StdoutSink"]
 
-Piece = bytes | memoryview
 _SMALL = 8192  # response parts up to this size are joined into one STDOUT record
 
 
@@ -93,15 +91,14 @@ class Refusal:
         return [body]
 
 
-class StdoutSink:
+class StdoutSink(AppSink["FastCGIConnection"]):
     """The response sink of one request: STDOUT records; between writes, a look for ABORT.
 
-    It also calls the app, to see its body: a list or tuple is all there already, so it is held
-    back and goes out with END_REQUEST in one write (nothing waits on the app, PEP 3333 "Buffering
-    and Streaming"); any other iterable is sent as it comes.
+    A list or tuple body, or the error page of an app that raised, goes out with END_REQUEST in
+    one write (:class:`AppSink`).
     """
 
-    __slots__ = ("app", "conn", "environ", "held", "hold", "req", "started", "writes")
+    __slots__ = ("environ", "req", "writes")
 
     def __init__(
         self,
@@ -110,31 +107,10 @@ class StdoutSink:
         app: WSGIApplication,
         environ: WSGIEnvironment,
     ) -> None:
-        self.conn = conn
+        super().__init__(conn, app)
         self.req = req
-        self.app = app
         self.environ = environ
-        self.started = clock()
         self.writes = 0
-        self.hold = False
-        self.held: list[Piece] = []
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        try:
-            result = self.app(environ, start_response)
-        except BaseException:
-            # The engine's error page then goes out with END_REQUEST in one write: sent on its
-            # own, nginx could hand it whole to a client that closes before END_REQUEST comes.
-            self.hold = True
-            raise
-        self.hold = type(result) is list or type(result) is tuple
-        return result
-
-    def __repr__(self) -> str:  # the engine names the app in its log lines
-        return repr(self.app)
-
-    def room(self) -> bool:
-        return self.conn.room()
 
     def send(self, *parts: bytes) -> None:
         conn, rid = self.conn, self.req.rid

@@ -19,9 +19,7 @@ by default). httpd checks a pooled connection before reusing it; ``ping=`` adds 
 
 from __future__ import annotations
 
-import contextlib
 import hmac
-import logging
 import socket
 import time
 from collections.abc import Sequence
@@ -30,26 +28,26 @@ from typing import Any
 from wsgikit._ajp import END, AJPError, AJPProtocol, ForwardRequest
 from wsgikit._http11 import DEFAULT_MAX_BODY
 from wsgikit.config import Config, Setting
-from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome, run_app
+from wsgikit.gateway import ConnectionInfo, InputStream, Outcome
 from wsgikit.servers._accesslog import log_outcome
 from wsgikit.servers._ajp_exchange import AJPSink, cgi_params, secret_of
 from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._cgivars import LOG_ERRORS, cgi_environ, check_script_name
-from wsgikit.servers._connection import DISPATCH, REJECT, RESUME, WAIT, Connection
+from wsgikit.servers._connection import DISPATCH, REJECT, WAIT
 from wsgikit.servers._fastcgi_streams import Refusal
+from wsgikit.servers._gateway_connection import GatewayConnection
 from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.types import WSGIApplication, WSGIEnvironment
 
 __all__ = ["AJPConnection", "AJPServer", "SETTINGS", "serve_ajp", "server_options"]
 
-error_log = logging.getLogger("wsgikit.error")
 
-
-class AJPConnection(Connection):
+class AJPConnection(GatewayConnection):
     """One connection from the web server: a request, its body, the response; then the next."""
 
-    __slots__ = ("body", "codec", "failure", "gone", "pending", "request", "too_big")
+    __slots__ = ("body", "codec", "request", "too_big")
 
+    protocol = "AJP"
     server: AJPServer
 
     def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
@@ -59,9 +57,6 @@ class AJPConnection(Connection):
         self.request: ForwardRequest | None = None
         self.body = Body(srv.body_memory)
         self.too_big = False  # the body went past max_body: answered 413, the rest dropped
-        self.failure = ""  # the peer broke the protocol: log, then drop
-        self.gone = False  # the peer closed or the socket failed
-        self.pending: tuple[Outcome, AJPSink] | None = None  # inline: a paused response
 
     # -- parsing ------------------------------------------------------------------------------
 
@@ -107,83 +102,47 @@ class AJPConnection(Connection):
         self.deadline = time.monotonic() + server.body_timeout  # a body chunk is progress
         return WAIT
 
-    def reject(self) -> None:
-        self.drop()
-
     def on_timeout(self) -> None:
         if self.request is not None or not self.codec.idle:
             self.failure = "request not received in time"
         self.drop()
 
-    def drop(self) -> None:
-        if self.failure:
-            peer = self.info.base.get("REMOTE_ADDR", "-")
-            error_log.warning("dropping the AJP connection from %s: %s", peer, self.failure)
-        self.server.close(self)
-
     def has_partial_request(self) -> bool:
         return not self.codec.idle
 
     def discard(self) -> None:
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            pending[0].abandon()
+        super().discard()
         self.body.close()
 
     def read(self, size: int) -> bytes:
         """The body reader while it streams (a pool thread): what arrived, then the socket."""
-        body = self.body
-        while True:
-            data = body.read(size)
-            if data or body.ended:
-                return data
-            try:
-                self.feed(self.recv_blocking())
-            except AJPError as exc:
-                self.failure = str(exc)
-                raise ClientError(400, self.failure) from None
-            except OSError:
-                self.gone = True
-                raise ClientError(400, "the web server left in the middle of the body") from None
+        return self.read_streamed(self.body, size, AJPError)
 
     # -- serving ------------------------------------------------------------------------------
 
     def process(self) -> None:
         """Serve the one request received, then END_RESPONSE and back to reading (or close)."""
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            pending[0].resume()
-            self.end(*pending)
+        if self.pending is not None:
+            self.resume_paused()
             return
         request = self.request
         assert request is not None
         environ = self.environ(request)
         sink = AJPSink(self, self.refusal(request, environ) or self.server.app)
-        outcome = run_app(
-            sink,
-            environ,
-            sink,
-            method=environ["REQUEST_METHOD"],
-            version=None,
-            keep_alive=True,
-            pausable=not self.server.threads,
-        )
-        self.end(outcome, sink)
+        self.end(sink.run(environ), sink)
 
     def end(self, outcome: Outcome, sink: AJPSink) -> None:
         """END_RESPONSE and release, pause (inline, the loop resumes), or close when cut."""
         server = self.server
         if outcome.paused:
-            self.pending = (outcome, sink)
-            server.write_later(self, RESUME)
+            self.pause(outcome, lambda: self.end(outcome, sink))
             return
         log_outcome(outcome, sink.started)
         self.request = None
         if outcome.aborted or self.gone or self.failure:
             # A cut response (app error after the head, short body): no END_RESPONSE, so the
             # web server sees a broken response, not a whole one; a reset tells it at once.
-            with contextlib.suppress(OSError):
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+            self.reset()
             self.drop()
             return
         # Reuse only a connection whose body was read to its end (streaming apps may stop early).
@@ -227,9 +186,6 @@ class AJPConnection(Connection):
             environ["CONTENT_LENGTH"] = str(length)
         environ["wsgi.errors"] = LOG_ERRORS
         return environ
-
-
-_RESET = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # struct linger {1, 0}: close() sends RST
 
 
 class AJPServer(EventServer):

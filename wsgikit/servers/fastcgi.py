@@ -32,7 +32,6 @@ path, decoded). With these configs the web server sends the right values (no ``s
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import socket
 import stat
@@ -51,12 +50,16 @@ from wsgikit._fcgi import (
     Stdin,
     StdinEnd,
 )
+<<<<<<< HEAD
 from wsgikit._http11 import DEFAULT_MAX_BODY
 from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome, run_app
+=======
+from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome
+>>>>>>> dedupe
 from wsgikit.servers._accesslog import log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._cgivars import LOG_ERRORS, cgi_environ, check_script_name
-from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, RESUME, WAIT, Connection
+from wsgikit.servers._connection import DISPATCH, RECV_SIZE, REJECT, WAIT
 from wsgikit.servers._fastcgi_streams import (
     FastCGIErrors,
     PendingRequest,
@@ -65,6 +68,7 @@ from wsgikit.servers._fastcgi_streams import (
     StdinReader,
     StdoutSink,
 )
+from wsgikit.servers._gateway_connection import GatewayConnection
 from wsgikit.servers._listen import BindError
 from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.types import WSGIApplication, WSGIEnvironment
@@ -77,8 +81,6 @@ __all__ = [
     "request_length",
     "serve_fcgi",
 ]
-
-error_log = logging.getLogger("wsgikit.error")
 
 _PEEK_LIMIT = 1 << 20  # stdin waiting unread past which writes stop peeking for ABORT records
 
@@ -113,20 +115,12 @@ def inherited_bind() -> str:
 # -- one connection --------------------------------------------------------------------------------
 
 
-class FastCGIConnection(Connection):
+class FastCGIConnection(GatewayConnection):
     """One transport connection from the web server: records in, requests served in order."""
 
-    __slots__ = (
-        "codec",
-        "current",
-        "failure",
-        "gone",
-        "order",
-        "outbox",
-        "pending",
-        "requests",
-    )
+    __slots__ = ("codec", "current", "order", "outbox", "requests")
 
+    protocol = "FastCGI"
     server: FastCGIServer
 
     def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
@@ -143,10 +137,6 @@ class FastCGIConnection(Connection):
         self.order: deque[PendingRequest] = deque()  # requests whose params are in, in order
         self.outbox = b""  # records the codec made itself (management answers, refusals)
         self.current: PendingRequest | None = None
-        # inline: a response paused for a slow web server
-        self.pending: tuple[PendingRequest, Outcome, StdoutSink] | None = None
-        self.failure: str | None = None  # the peer broke the protocol: log, then drop
-        self.gone = False  # the peer closed or the socket failed: close without a word
 
     # -- parsing ------------------------------------------------------------------------------
 
@@ -213,19 +203,6 @@ class FastCGIConnection(Connection):
             self.deadline = time.monotonic() + self.server.idle_timeout
         return WAIT
 
-    def reject(self) -> None:
-        self.drop()
-
-    def on_timeout(self) -> None:
-        self.failure = "request not received in time"
-        self.drop()
-
-    def drop(self) -> None:
-        if self.failure:
-            peer = self.info.base.get("REMOTE_ADDR", "-")
-            error_log.warning("dropping the FastCGI connection from %s: %s", peer, self.failure)
-        self.server.close(self)
-
     # -- I/O from the owner of the connection ------------------------------------------------------
 
     def sendv(self, pieces: list[Piece]) -> None:
@@ -283,11 +260,9 @@ class FastCGIConnection(Connection):
         """
         server = self.server
         try:
-            pending = self.pending
-            if pending is not None:
-                self.pending = None
-                pending[1].resume()
-                if not self.end(*pending):
+            if self.pending is not None:
+                self.resume_paused()
+                if self.pending is not None:  # paused again: the loop calls back
                     return
             while not (self.failure or self.gone) and self.head_ready():
                 if self.codec.should_close or self.unsent_size > server.write_buffer:
@@ -313,23 +288,13 @@ class FastCGIConnection(Connection):
             return self.end(req, None, None)
         environ = self.environ(req)
         sink = StdoutSink(self, req, self.refusal(req, environ) or self.server.app, environ)
-        outcome = run_app(
-            sink,
-            environ,
-            sink,
-            method=environ["REQUEST_METHOD"],
-            version=None,
-            keep_alive=True,
-            pausable=not self.server.threads,
-        )
-        return self.end(req, outcome, sink)
+        return self.end(req, sink.run(environ), sink)
 
     def end(self, req: PendingRequest, outcome: Outcome | None, sink: StdoutSink | None) -> bool:
         """After the app (None: aborted before it ran): END_REQUEST, or pause if the response
         did (then False, and the loop resumes it). False too when the connection must go."""
         if outcome is not None and sink is not None and outcome.paused:
-            self.pending = (req, outcome, sink)
-            self.server.write_later(self, RESUME)
+            self.pause(outcome, lambda: self.end(req, outcome, sink))
             return False
         try:
             if outcome is None or sink is None:
@@ -353,9 +318,7 @@ class FastCGIConnection(Connection):
             req.body.close()
 
     def discard(self) -> None:
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            pending[1].abandon()
+        super().discard()
         for req in self.requests.values():
             req.body.close()
 

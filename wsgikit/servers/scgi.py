@@ -13,38 +13,34 @@ REQUEST_URI's path (decoded), under ``script_name`` when given (``--script-name 
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import socket
-import struct
 from collections.abc import Sequence
 from typing import Any
 
 from wsgikit._http11 import DEFAULT_MAX_BODY
 from wsgikit._scgi import END, SCGIError, SCGIParser, SCGIRequest
-from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, run_app
+from wsgikit.gateway import ConnectionInfo, InputStream, run_app
 from wsgikit.servers._accesslog import clock, log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._cgivars import LOG_ERRORS, cgi_environ, check_script_name
-from wsgikit.servers._connection import DISPATCH, REJECT, WAIT, Connection
+from wsgikit.servers._connection import DISPATCH, REJECT, WAIT
 from wsgikit.servers._fastcgi_streams import Refusal
+from wsgikit.servers._gateway_connection import GatewayConnection
 from wsgikit.servers._loop import EventServer, run_until_signal
 from wsgikit.types import WSGIApplication
 
 __all__ = ["SCGIConnection", "SCGIServer", "serve_scgi"]
 
-error_log = logging.getLogger("wsgikit.error")
-_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST (socket(7))
-
 
 # -- SCGI ----------------------------------------------------------------------------------------
 
 
-class SCGIConnection(Connection):
+class SCGIConnection(GatewayConnection):
     """One SCGI request: the head and body pieces queue up on the loop, a pool thread serves it."""
 
-    __slots__ = ("body", "failure", "parser", "request")
+    __slots__ = ("body", "parser", "request")
 
+    protocol = "SCGI"
     server: SCGIServer
 
     def __init__(self, server: EventServer, sock: socket.socket, info: ConnectionInfo) -> None:
@@ -54,7 +50,6 @@ class SCGIConnection(Connection):
         self.parser = SCGIParser(max_header_size=srv.max_header_size)
         self.request: SCGIRequest | None = None
         self.body = Body(srv.body_memory, SPOOL_AT if srv.buffer_bodies else None)
-        self.failure = ""
 
     def feed(self, data: bytes) -> None:
         """Parse and queue; SCGIError when the peer broke the protocol."""
@@ -86,32 +81,16 @@ class SCGIConnection(Connection):
         limit, request = self.server.max_body, self.request
         return request is not None and limit is not None and request.content_length > limit
 
-    def reject(self) -> None:
-        peer = self.info.base.get("REMOTE_ADDR", "-")
-        error_log.warning("dropping the SCGI connection from %s: %s", peer, self.failure)
-        self.server.close(self)
-
-    def on_timeout(self) -> None:
-        self.failure = "request not received in time"
-        self.reject()
-
     def has_partial_request(self) -> bool:
         return True
 
     def discard(self) -> None:
+        super().discard()
         self.body.close()
 
     def read(self, size: int) -> bytes:
         """The body reader: what arrived, then (streaming, on a pool thread) the socket."""
-        body = self.body
-        while True:
-            data = body.read(size)
-            if data or body.ended:
-                return data
-            try:
-                self.feed(self.recv_blocking())
-            except SCGIError as exc:
-                raise ClientError(400, str(exc)) from None
+        return self.read_streamed(self.body, size, SCGIError)
 
     def process(self) -> None:
         """Serve the one request, then linger so the web server reads all of the response."""
@@ -138,8 +117,7 @@ class SCGIConnection(Connection):
         if outcome.aborted:
             # The response is cut (app error after the head, short body). The end of an SCGI
             # response is the close, so a FIN would pass it off as whole: reset instead.
-            with contextlib.suppress(OSError):
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+            self.reset()
             server.close(self)
         else:
             server.linger(self)
