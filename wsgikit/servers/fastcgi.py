@@ -50,12 +50,8 @@ from wsgikit._fcgi import (
     Stdin,
     StdinEnd,
 )
-<<<<<<< HEAD
 from wsgikit._http11 import DEFAULT_MAX_BODY
-from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome, run_app
-=======
 from wsgikit.gateway import ClientError, ConnectionInfo, InputStream, Outcome
->>>>>>> dedupe
 from wsgikit.servers._accesslog import log_outcome
 from wsgikit.servers._body import SPOOL_AT, Body
 from wsgikit.servers._cgivars import LOG_ERRORS, cgi_environ, check_script_name
