@@ -150,7 +150,9 @@ def test_kill_9_of_one_instance_under_load_loses_no_session_and_no_request(
     # most once per visitor, the one request each had in flight.
     assert len(clients.skips) <= len(clients.visitors), clients.skips
     after = clients.served_by()
-    assert after["a"] - before["a"] <= 1  # at most one in flight as the kill landed
+    # Answers the dead instance sent before the kill may reach their visitor after it: at most
+    # one a visitor, the one each had in flight (under load, seen: 2 with 4 visitors).
+    assert after["a"] - before["a"] <= len(clients.visitors)
     assert after["b"] - before["b"] >= 4 * 30 - 1
 
 
