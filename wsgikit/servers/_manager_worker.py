@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsgikit.config import ConfigError
 from wsgikit.loader import LoadError
+from wsgikit.servers._accept_share import AcceptShare, Board
 from wsgikit.servers._reload import start_reloader
 from wsgikit.servers._signals import ForceStop
 from wsgikit.servers._watchdog import heartbeat
@@ -104,8 +105,15 @@ class _Pipe:
             self.send(f"recycle {reason}")
 
 
-def worker_main(plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, int] | None) -> int:
-    """The child's life after fork: returns the exit status (the caller ``os._exit``\\ s it)."""
+def worker_main(
+    plan: Plan,
+    binds: Sequence[str],
+    pipe_fd: int,
+    ids: tuple[int, int] | None,
+    share: tuple[Board, int, tuple[int, int]] | None = None,
+) -> int:
+    """The child's life after fork: returns the exit status (the caller ``os._exit``\\ s it).
+    ``share``: the accept board, this worker's slot and its kick pipe (read, write)."""
     manager = os.getppid()  # now, not once the app loaded: the manager may die meanwhile
     for sig in _MANAGER_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
@@ -124,6 +132,8 @@ def worker_main(plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, 
         error_log.exception("worker %d could not start", os.getpid())
         pipe.send(f"fail 1 {type(exc).__name__}: {exc}")
         return 1
+    if share is not None:
+        server.accept_share = AcceptShare(*share, pipe.send)
     _take_signals(server)
     beat = heartbeat(server, plan.worker_timeout, pipe.send)
     threading.Thread(target=_monitor, args=(plan, pipe, server, beat, manager), daemon=True).start()
