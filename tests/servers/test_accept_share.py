@@ -63,8 +63,8 @@ def test_a_replacement_takes_the_lowest_free_slot() -> None:
 def manage(tmp_path: Path) -> Iterator[type[Managed]]:
     started: list[Managed] = []
 
-    def start(spec: str, *args: str) -> Managed:
-        managed = Managed(tmp_path, spec, *args)
+    def start(spec: str, *args: str, command: str = "serve") -> Managed:
+        managed = Managed(tmp_path, spec, *args, command=command)
         started.append(managed)
         return managed
 
@@ -143,3 +143,21 @@ def test_a_killed_workers_replacement_gets_the_new_connections(manage) -> None:
     assert answers[replacement] >= 14, answers
     for sock in held + more:
         sock.close()
+
+
+def test_fastcgi_workers_share_keep_alive_connections_opened_together(manage) -> None:
+    from tests.servers.fcgi_client import Client, request
+
+    srv = manage("wk_info:app", "--workers", "2", command="fcgi")
+    pids = _serving(srv, 2)
+    socks = [socket.create_connection(("127.0.0.1", srv.port), timeout=30) for _ in range(50)]
+    clients = [Client(sock) for sock in socks]
+    for client in clients:
+        client.send(request(keep=True))  # the web server keeps the connection (FCGI_KEEP_CONN)
+    answers = collections.Counter(
+        int(client.response().stdout.partition(b"\r\n\r\n")[2].split()[0]) for client in clients
+    )
+    for sock in socks:
+        sock.close()
+    assert set(answers) == pids
+    assert min(answers.values()) >= 15, answers

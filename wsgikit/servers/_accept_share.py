@@ -159,9 +159,15 @@ class AcceptShare:
         self._try_accept()
 
     def tick(self, now: float) -> None:
-        """The loop's sweep (once a second): stamp the slot; come back if stepped aside."""
+        """The loop's sweep (once a second): stamp the slot; come back if stepped aside. A
+        worker that stopped accepting (its manager gone, a signal sent to it alone) leaves the
+        board: nobody must step aside for it while it drains."""
         self.cells[self.base + _STAMP] = int(now * 1000)
-        if self.aside:
+        server = self._server
+        if server is not None and not server.accepting and self.cells[self.base + _PID]:
+            self.cells[self.base + _PID] = 0
+            self._ask("kick")
+        elif self.aside:
             self._try_accept()
 
     def _try_accept(self) -> None:
