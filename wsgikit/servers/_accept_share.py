@@ -108,7 +108,8 @@ class AcceptShare:
         """From ``EventServer.run()`` once the poller exists: watch the kick pipe, go live."""
         self._server = server
         server.poller.register(self.fd, server.poller.READ)
-        self.go_live(len(server.conns))
+        if server.accepting:  # not retired while it booted (the manager cleared the slot)
+            self.go_live(len(server.conns))
 
     def go_live(self, conns: int) -> None:
         """Publish this worker in its slot: its connections, a fresh stamp, then its pid."""
@@ -139,8 +140,8 @@ class AcceptShare:
     def allowance(self, budget: int) -> int:
         """How many of ``budget`` to accept now; 0: this worker has stepped aside."""
         server = self._server
-        if server is None or not self.cells[self.base + _PID]:
-            return budget  # not started, or retiring (the manager cleared the slot): as before
+        if server is None or server.stopping or not self.cells[self.base + _PID]:
+            return budget  # not started, retiring (the manager cleared the slot), draining
         allowed = room(len(server.conns), self.least())
         if allowed > 0:
             return min(budget, allowed)

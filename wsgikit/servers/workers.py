@@ -423,7 +423,7 @@ class Manager:
     def _kick(self, sender: _Worker) -> None:
         """Wake every other worker to try accept() (one byte; a full pipe is a pending wake)."""
         for worker in self.workers.values():
-            if worker is not sender and worker.kick >= 0:
+            if worker is not sender and worker.kick >= 0 and not worker.retired:
                 with contextlib.suppress(OSError):
                     os.write(worker.kick, b"k")
 
