@@ -52,6 +52,23 @@ def test_a_worker_whose_loop_stopped_sweeping_is_nobodys_least() -> None:
     assert mine.least() is None
 
 
+def test_a_close_that_leaves_a_worker_aside_the_least_loaded_wakes_its_loop() -> None:
+    # Every worker may be aside: the one whose connections closed must come back by itself
+    # (measured without this: new connections waited for the once-a-second sweep).
+    board = Board(4)
+    kick_r, kick_w = os.pipe()
+    os.set_blocking(kick_r, False)
+    mine = AcceptShare(board, board.take(set()), (kick_r, kick_w), lambda line: None)
+    other = _share(board, board.take({0}))
+    other.go_live(6)
+    mine.aside = True
+    mine.count(9)  # still more than 6 + 2: stays aside, no wake-up
+    with pytest.raises(BlockingIOError):
+        os.read(kick_r, 1)
+    mine.count(8)
+    assert os.read(kick_r, 1) == b"k"
+
+
 def test_a_replacement_takes_the_lowest_free_slot() -> None:
     assert Board(4).take({0, 2}) == 1
 
