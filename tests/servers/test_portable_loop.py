@@ -27,7 +27,13 @@ WITNESS = "test_a_server_runs_on_the_poller_the_environment_names"
 
 # The worker-process manager's tests start whole managers as subprocesses: they test process
 # management, not the loop, and would add minutes (the loop under them is the same one).
-MANAGER_TESTS = ("test_workers.py", "test_workers_orphans.py", "test_reload.py", "test_systemd.py")
+MANAGER_TESTS = (
+    "test_workers.py",
+    "test_workers_orphans.py",
+    "test_reload.py",
+    "test_systemd.py",
+    "test_accept_share.py",  # its workers are found serving by their epoll (/proc)
+)
 # The watchdog's tests sleep through timeouts (about 35 s). What they check is decided by the
 # watchdog's timing of the app's calls and by the manager (--worker-timeout), not by the loop:
 # the one thing the loop does for the watchdog, its sweep once a second, is checked on this

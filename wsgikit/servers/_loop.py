@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from wsgikit._forwarded import LOCAL_PROXIES, TrustedProxies
 from wsgikit.gateway import ConnectionInfo
 from wsgikit.servers._accept_pause import OUT_OF_FDS, AcceptPause
+from wsgikit.servers._accept_share import AcceptShare
 from wsgikit.servers._body import BodyMemory
 from wsgikit.servers._connection import (
     BUSY,
@@ -73,6 +74,7 @@ class EventServer:
     connection_class: ClassVar[type[Connection]] = Connection
     poller: Poller  # made by run(): after a fork, each process has its own
     scheme: ClassVar[str] = "http"  # for log lines: what the listeners speak
+    accept_share: AcceptShare | None = None  # workers: each takes its share (_accept_share.py)
 
     def __init__(
         self,
@@ -203,6 +205,8 @@ class EventServer:
         for fd in self.listeners:
             poller.add_listener(fd)  # EPOLLEXCLUSIVE: processes sharing it are woken one at a time
         poller.register(poller.wake_fd, poller.READ)
+        if self.accept_share is not None:
+            self.accept_share.start(self)
         for index in range(self.threads):
             name = f"wsgikit-pool-{index}"
             thread = threading.Thread(target=self._work, name=name, daemon=True)
@@ -278,6 +282,8 @@ class EventServer:
         next_sweep = time.monotonic() + 1.0
         drain_until = 0.0
         batch = self._batch
+        share = self.accept_share
+        kick = -1 if share is None else share.fd
         while True:
             timeout = 1.0
             if self._pause.resumes:  # wake up in time to try accepting again
@@ -295,6 +301,8 @@ class EventServer:
                     self._accept(*listeners[fd])
                 elif fd == wake:
                     poller.drain_wake()
+                elif fd == kick and share is not None:
+                    share.on_kick()
             if batch:  # inline: read and parse every ready connection first, then serve them
                 self._serve_batch(batch)
             if not self.accepting and listeners:
@@ -341,6 +349,9 @@ class EventServer:
                     self.write_later(conn, READ)
 
     def _accept(self, listener: socket.socket, info: ConnectionInfo, budget: int = 64) -> None:
+        share = self.accept_share
+        if share is not None:  # workers: beyond its share, this one steps aside
+            budget = share.allowance(budget)
         for _ in range(budget):  # many per wake-up, but let other sockets have a turn
             try:
                 sock, peer = listener.accept()
@@ -364,6 +375,8 @@ class EventServer:
             conn.deadline = time.monotonic() + timeout
             self.conns[conn.fd] = conn
             self.poller.register(conn.fd, self._mask)
+            if share is not None:
+                share.count(len(self.conns))
 
     def _on_readable(self, conn: Connection) -> None:
         try:
@@ -484,6 +497,8 @@ class EventServer:
 
     def _sweep(self, now: float) -> None:
         self._pause.log(now)
+        if self.accept_share is not None:
+            self.accept_share.tick(now)
         if self.watchdog is not None:
             self.watchdog.check(now)
         for conn in list(self.conns.values()):
@@ -554,6 +569,8 @@ class EventServer:
     def close(self, conn: Connection) -> None:
         if self.conns.pop(conn.fd, None) is None:
             return
+        if self.accept_share is not None:
+            self.accept_share.count(len(self.conns))
         with contextlib.suppress(OSError, ValueError):
             self.poller.unregister(conn.fd)
         conn.later = None  # closing is for errors: held bytes (a cut response) are dropped

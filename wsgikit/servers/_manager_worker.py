@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsgikit.config import ConfigError
 from wsgikit.loader import LoadError
+from wsgikit.servers._accept_share import AcceptShare, Board
 from wsgikit.servers._orphan import follow_manager, manager_gone, orphan_deadline
 from wsgikit.servers._reload import start_reloader
 from wsgikit.servers._signals import ForceStop
@@ -106,11 +107,18 @@ class _Pipe:
 
 
 def worker_main(
-    plan: Plan, binds: Sequence[str], pipe_fd: int, ids: tuple[int, int] | None, manager: int
+    plan: Plan,
+    binds: Sequence[str],
+    pipe_fd: int,
+    ids: tuple[int, int] | None,
+    manager: int,
+    *,
+    share: tuple[Board, int, tuple[int, int]] | None = None,
 ) -> int:
     """The child's life after fork: returns the exit status (the caller ``os._exit``\\ s it).
 
-    ``manager`` is the manager's pid as it forked (see :mod:`~wsgikit.servers._orphan`).
+    ``manager`` is the manager's pid as it forked (see :mod:`~wsgikit.servers._orphan`);
+    ``share``: the accept board, this worker's slot and its kick pipe (read, write).
     """
     for sig in _MANAGER_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
@@ -131,6 +139,8 @@ def worker_main(
         error_log.exception("worker %d could not start", os.getpid())
         pipe.send(f"fail 1 {type(exc).__name__}: {exc}")
         return 1
+    if share is not None:
+        server.accept_share = AcceptShare(*share, pipe.send)
     _take_signals(server, manager)
     beat = heartbeat(server, plan.worker_timeout, pipe.send)
     threading.Thread(target=_monitor, args=(plan, pipe, server, beat, manager), daemon=True).start()

@@ -38,6 +38,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from wsgikit.servers import _systemd
+from wsgikit.servers._accept_share import Board
 from wsgikit.servers._listen import describe, parse_spec
 from wsgikit.servers._manager_exec import Reexec, take_upgrade_fd, tell_ready
 from wsgikit.servers._manager_os import (
@@ -79,6 +80,8 @@ class _Worker:
     pid: int
     pipe: int  # the read end of its pipe
     plan: Plan
+    slot: int = -1  # its slot on the accept board (-1: none)
+    kick: int = -1  # the write end of its kick pipe (wakes it to accept: _accept_share.py)
     ready: bool = False
     doomed: bool = False  # to be TERMed once a successor accepts (HUP, recycling)
     retired: float = 0.0  # monotonic time TERM was sent
@@ -139,6 +142,9 @@ class Manager:
         self._notified = False
         self._reexec: Reexec | None = None
         self._upgrade_fd = take_upgrade_fd()
+        # Workers sharing a listening socket take their share of connections (not with
+        # --reuse-port: each worker's own socket has a queue nobody else could take over).
+        self._board = None if reuse_port else Board()
 
     @property
     def addresses(self) -> list[object]:
@@ -242,21 +248,26 @@ class Manager:
     def _spawn(self) -> None:
         read, write = os.pipe2(os.O_CLOEXEC)
         manager = os.getpid()  # the child cannot know it for sure: we may die as it starts
+        share, kick = self._seat()
         pid = os.fork()
         if pid == 0:  # the worker
             status = 1
             try:
                 os.close(read)
                 self._forget_in_child()
-                status = worker_main(self.plan, self._worker_binds(), write, self.ids, manager)
+                status = worker_main(
+                    self.plan, self._worker_binds(), write, self.ids, manager, share=share
+                )
             except BaseException:
                 error_log.exception("worker %d failed", os.getpid())
             finally:
                 logging.shutdown()
                 os._exit(status)
         os.close(write)
+        if share is not None:
+            os.close(share[2][0])
         os.set_blocking(read, False)
-        worker = _Worker(pid, read, self.plan)
+        worker = _Worker(pid, read, self.plan, -1 if share is None else share[1], kick)
         self.workers[pid] = worker
         self._selector.register(read, selectors.EVENT_READ, worker)
         error_log.debug("manager: started worker %d", pid)
@@ -266,7 +277,8 @@ class Manager:
         for sig in _HANDLED:
             signal.signal(sig, signal.SIG_DFL)
         self._selector.close()
-        for fd in (self._wake_r, self._wake_w, *(w.pipe for w in self.workers.values())):
+        kicks = [w.kick for w in self.workers.values() if w.kick >= 0]
+        for fd in (self._wake_r, self._wake_w, *(w.pipe for w in self.workers.values()), *kicks):
             with contextlib.suppress(OSError):
                 os.close(fd)
         if self._reexec is not None:
@@ -304,6 +316,8 @@ class Manager:
             worker.ready = True
             self._ever_ready = True
             self._boot_failures = 0
+        elif kind == "kick":  # it stepped aside: the others try to accept what is queued
+            self._kick(worker)
         elif kind == "recycle" and not worker.retired:
             worker.doomed = True
         elif kind == "reload" and worker.plan is self.plan and not self.stopping:
@@ -362,6 +376,7 @@ class Manager:
             while self._drain_pipe(worker):
                 pass
             os.close(worker.pipe)
+            self._unseat(worker)
             self._exited(worker, wait_status)
 
     def _drain_pipe(self, worker: _Worker) -> bool:
@@ -394,6 +409,36 @@ class Manager:
     def _retire(self, worker: _Worker) -> None:
         worker.retired = time.monotonic()
         kill(worker.pid, signal.SIGTERM)
+        if self._board is not None and worker.slot >= 0:
+            self._board.clear(worker.slot)  # it accepts no more: nobody steps aside for it
+            self._kick(worker)
+
+    def _seat(self) -> tuple[tuple[Board, int, tuple[int, int]] | None, int]:
+        """A new worker's share (the board, its slot, its kick pipe) and the pipe's write end
+        the manager keeps; (None, -1) without a board or a free slot."""
+        if self._board is None:
+            return None, -1
+        slot = self._board.take({w.slot for w in self.workers.values()})
+        if slot < 0:
+            return None, -1
+        kick_r, kick_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        return (self._board, slot, (kick_r, kick_w)), kick_w
+
+    def _unseat(self, worker: _Worker) -> None:
+        """It exited: its slot is free (a killed worker's count must not count), its pipe shut."""
+        if worker.kick >= 0:
+            os.close(worker.kick)
+            worker.kick = -1
+        if self._board is not None and worker.slot >= 0:
+            self._board.clear(worker.slot)
+            self._kick(worker)
+
+    def _kick(self, sender: _Worker) -> None:
+        """Wake every other worker to try accept() (one byte; a full pipe is a pending wake)."""
+        for worker in self.workers.values():
+            if worker is not sender and worker.kick >= 0 and not worker.retired:
+                with contextlib.suppress(OSError):
+                    os.write(worker.kick, b"k")
 
     def _kill_silent(self) -> None:
         """A worker without a heartbeat for ``worker_timeout`` (its loop or every pool thread
@@ -510,6 +555,8 @@ class Manager:
                     mine = pid.read().strip() == str(os.getpid())
                 if mine:  # after USR2 the file is the new manager's
                     os.unlink(self.pid_file)
+        if self._board is not None:
+            self._board.close()
         self._selector.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
