@@ -29,14 +29,18 @@ else:
 
 __all__ = ["MODULES", "compiled_modules", "describe", "mypyc_attr"]
 
-#: The hot path of a request: the parser, the engine, the loop and the HTTP server.
+#: The hot path of a request: the parser, the engine (environ, start_response's checks), the loop
+#: and the HTTP server (with its proxy-header hook). Not _forwarded: compiled, an int parameter
+#: takes True as 1 and refuses "1" with mypyc's TypeError before TrustedProxies can check it.
 MODULES: Final = (
     "wsgikit._http11_rules",
     "wsgikit._http11",
     "wsgikit._environ",
+    "wsgikit._wsgi_rules",
     "wsgikit.gateway",
     "wsgikit.servers._connection",
     "wsgikit.servers._loop",
+    "wsgikit.servers._proxied",
     "wsgikit.servers.http",
 )
 
