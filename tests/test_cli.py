@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from wsgikit import __version__
+from wsgikit._compiled import describe
 from wsgikit.cli import COMMANDS, main
 
 APPS = """
@@ -101,7 +102,7 @@ def test_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "--version")[:2] == (0, f"wsgikit {__version__}\n")
+    assert run(capsys, "--version")[:2] == (0, f"wsgikit {__version__} ({describe()})\n")
 
 
 def test_no_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

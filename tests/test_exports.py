@@ -32,7 +32,10 @@ def public_modules() -> list[str]:
 
 def defined_public_names(module: ModuleType) -> set[str]:
     """Public functions and classes defined (not imported) at the top of a module's source."""
-    source = Path(module.__file__ or "").read_text(encoding="utf-8")
+    path = Path(module.__file__ or "")
+    if path.suffix != ".py":  # compiled with mypyc (setup.py): its source is in the package
+        path = PACKAGE.parent.joinpath(*module.__name__.split(".")).with_suffix(".py")
+    source = path.read_text(encoding="utf-8")
     names = set()
     for node in ast.parse(source).body:
         if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_"):

@@ -157,6 +157,7 @@ TIERS = {
         "_binds",
         "_forwarded_syntax",
         "_proxyproto",
+        "_compiled",
     },
     "engine": {"gateway", "_environ", "_wsgi_rules", "types", "_forwarded"},
     "tooling": {"lint", "compose", "loader", "config", "_logsetup", "_zoo", "_proxy_settings"},

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeAlias
 from urllib.parse import unquote_to_bytes
 
 from wsgikit.types import WSGIEnvironment
@@ -59,6 +59,11 @@ class HTTPRequest(Protocol):
     headers: list[tuple[bytes, bytes]]
 
 
+# accept()'s peer address: (host, port), or (host, port, flowinfo, scope_id) for IPv6; a str for
+# a unix socket. Exact, because compiled with mypyc the annotation is checked when called.
+Peer: TypeAlias = tuple[str, int] | tuple[str, int, int, int] | str | None
+
+
 class ConnectionInfo:
     """Facts about the connection and server that go into every environ of a connection."""
 
@@ -69,7 +74,7 @@ class ConnectionInfo:
         *,
         server_name: str,
         server_port: int | str,
-        peer: tuple[str, int] | str | None = None,
+        peer: Peer = None,
         scheme: str = "http",
         script_name: str = "",
         multithread: bool = True,
@@ -97,9 +102,10 @@ class ConnectionInfo:
             base["REMOTE_ADDR"] = peer or "127.0.0.1"
         self.base = base
 
-    def for_peer(self, peer: tuple[str, int] | str | None) -> ConnectionInfo:
+    def for_peer(self, peer: Peer) -> ConnectionInfo:
         """A copy with the client's address: one per listener, this per accepted client."""
-        info = ConnectionInfo.__new__(ConnectionInfo)
+        # Not ConnectionInfo.__new__: compiled (mypyc), __new__ runs __init__; once a connection.
+        info = ConnectionInfo(server_name="", server_port="")
         base = self.base.copy()
         if isinstance(peer, tuple):
             base["REMOTE_ADDR"] = peer[0]

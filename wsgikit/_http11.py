@@ -218,7 +218,7 @@ class RequestParser:
         """True between messages with nothing of a next request buffered (keep-alive timers)."""
         return self._error is None and self._state in (START, CLOSED) and not self._partial
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Parse ``data``; return the events it completes. Raises :class:`ProtocolError`."""
         error = self._error
         if error is not None:

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
+from wsgikit._compiled import mypyc_attr
+
 __all__ = [
     "DEFAULT_MAX_BODY",
     "HTTP_1_0",
@@ -50,6 +52,9 @@ class ProtocolError(Exception):
 DEFAULT_MAX_BODY = 1 << 30
 
 
+# A plain class even when compiled (wsgikit._compiled): a compiled one would turn True into 1 and
+# refuse 1.5 with its own TypeError before __post_init__ could say which limit is wrong.
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Size limits; each is inclusive (a request exactly at a limit is accepted).
@@ -72,7 +77,8 @@ class Limits:
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise ValueError(f"Limits.{name} must be an int >= 1, got {value!r}")
-        body = self.max_body_size
+        # getattr, not .max_body_size: compiled (mypyc), that read would check the type itself
+        body = getattr(self, "max_body_size")  # noqa: B009
         if body is not None and (type(body) is not int or body < 0):
             raise ValueError(f"Limits.max_body_size must be None or an int >= 0, got {body!r}")
 
@@ -165,7 +171,8 @@ _METHODS: Final = {
         *("CHECKOUT", "MERGE", "MKCALENDAR", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE"),
     )
 }
-# A parsed version is always one of these two objects, so callers may compare with "is".
+# Compare versions with "==", never "is": compiled with mypyc a tuple[int, int] is unboxed and
+# boxed again on the way out, so the same version is not always the same object.
 HTTP_1_1: Final = (1, 1)
 HTTP_1_0: Final = (1, 0)
 _VERSIONS: Final = {
@@ -250,7 +257,7 @@ def check_field_line(line: bytes) -> None:
 def is_chunked(te: bytes, version: tuple[int, int], cl: int | None) -> bool:
     """Transfer-Encoding (RFC 9112 §6.1, §6.3): only a final "chunked" frames a request body;
     codings before it are not implemented (501); anything else is a bad request (400)."""
-    if version is not HTTP_1_1:
+    if version != HTTP_1_1:
         raise bad_request("Transfer-Encoding in an HTTP/1.0 request")
     if cl is not None:
         raise bad_request("both Content-Length and Transfer-Encoding")
@@ -375,7 +382,7 @@ def check_head(
         else:
             bad_expect = True
     method, target, path, query, netloc, version = line  # netloc: the authority
-    if host is None and version is HTTP_1_1:
+    if host is None and version == HTTP_1_1:
         raise bad_request("missing Host")  # RFC 9112 §3.2
     chunked = False
     if te is not None:
@@ -385,8 +392,8 @@ def check_head(
         raise ProtocolError(413, "body larger than allowed")
     if bad_expect:
         raise ProtocolError(417, "unsupported expectation")  # RFC 9110 §10.1.1
-    alive = not close and (keep or version is HTTP_1_1)
-    expect = expect and version is HTTP_1_1  # RFC 9110 §10.1.1: ignored in HTTP/1.0
+    alive = not close and (keep or version == HTTP_1_1)
+    expect = expect and version == HTTP_1_1  # RFC 9110 §10.1.1: ignored in HTTP/1.0
     return RequestHead(
         method, target, path, query, netloc, version, headers, host, cl, chunked, alive, expect
     )

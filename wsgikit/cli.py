@@ -24,6 +24,7 @@ from typing import Any
 from wsgikit import __version__
 from wsgikit._binds import BindError, parse_bind
 from wsgikit._check import check_app, check_path
+from wsgikit._compiled import describe
 from wsgikit._compress import COMPRESS, run_compress
 from wsgikit._logsetup import configure_logging
 from wsgikit._proxy_settings import PROXIES, PROXY_PROTOCOL, proxy_options
@@ -469,7 +470,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wsgikit", description="Check and serve WSGI (PEP 3333) applications."
     )
-    parser.add_argument("--version", action="version", version=f"wsgikit {__version__}")
+    version = f"wsgikit {__version__} ({describe()})"
+    parser.add_argument("--version", action="version", version=version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS.values():
         sub = commands.add_parser(command.name, help=command.help, description=command.help)

@@ -126,7 +126,7 @@ class AJPSink(AppSink["AJPConnection"]):
         if self.hold:
             self.held += pieces
         elif pieces:
-            conn.send(*pieces)  # type: ignore[arg-type]  # memoryviews are bytes-like
+            conn.send(*pieces)
 
     def headers(self, head: bytes) -> bytes:
         """SEND_HEADERS for the engine's ``Status: ...`` head; a 500 when it does not fit."""

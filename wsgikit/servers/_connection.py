@@ -16,6 +16,7 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
+from wsgikit._compiled import mypyc_attr
 from wsgikit.gateway import ClientError, ConnectionInfo
 from wsgikit.servers import _poller
 from wsgikit.servers._poller import WAIT_READ, WAIT_WRITE
@@ -48,6 +49,7 @@ _IOV_MAX = 1024  # buffers one sendmsg() takes (Linux UIO_MAXIOV)
 _FILE_READ = 256 << 10  # bytes a socket the kernel cannot sendfile() to reads from a file at once
 
 
+@mypyc_attr(native_class=False)  # mypyc compiles no subclass of BlockingIOError
 class WantWrite(BlockingIOError):
     """A read found that the socket must write first (a TLS handshake whose flight the client
     has not read): the loop waits until it can write, and ``write_some`` goes on."""
@@ -73,6 +75,7 @@ def gather_for(sock: socket.socket) -> Callable[[socket.socket, Sequence[bytes |
     return _gather if type(sock) is socket.socket else _own_sendmsg
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # FastCGI, SCGI, AJP, tests
 class Connection:
     """A client connection: socket I/O helpers plus the protocol hooks subclasses fill in."""
 
@@ -139,7 +142,7 @@ class Connection:
 
     # -- I/O for whoever owns the connection (gateway.ResponseSink) --------------------------------
 
-    def send(self, *parts: bytes) -> None:
+    def send(self, *parts: bytes | memoryview) -> None:
         """Gather-write ``parts``; what the socket does not take now waits in ``unsent``.
 
         A slow client costs its owner nothing until ``server.write_buffer`` bytes wait: up to
@@ -202,7 +205,7 @@ class Connection:
             self.later = None
             self.send(*later)
 
-    def _keep(self, parts: Sequence[bytes], sent: int) -> None:
+    def _keep(self, parts: Sequence[bytes | memoryview], sent: int) -> None:
         """Queue what of ``parts`` is past the first ``sent`` bytes; wait if too much waits."""
         unsent = self.unsent
         for part in parts:

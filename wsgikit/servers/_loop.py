@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from wsgikit._compiled import mypyc_attr
 from wsgikit._forwarded import LOCAL_PROXIES, TrustedProxies
 from wsgikit.gateway import ConnectionInfo
 from wsgikit.servers._accept_pause import OUT_OF_FDS, AcceptPause
@@ -54,6 +55,7 @@ _RETIRE_GRACE = 2.0  # seconds a retiring worker keeps an idle keep-alive connec
 _AF_UNIX = getattr(socket, "AF_UNIX", -1)  # Windows' socket module may lack it
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # FastCGI, SCGI, AJP, tests
 class EventServer:
     """The loop: binds in the constructor (ports known before ``run()``), runs until ``stop()``.
 

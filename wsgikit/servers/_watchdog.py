@@ -215,12 +215,22 @@ def attach(server: EventServer, timeout: float) -> Watchdog:
     server.app = watchdog.wrap(server.app)
     server.watchdog = watchdog
     if timeout and not server.threads:  # inline, the app holds the loop: the sweep cannot look
-        args = (weakref.ref(server), watchdog)
+        args = (_ref(server), watchdog)
         threading.Thread(target=_look, args=args, name="wsgikit-watchdog", daemon=True).start()
     return watchdog
 
 
-def _look(server: weakref.ref[EventServer], watchdog: Watchdog) -> None:
+def _ref(server: EventServer) -> Callable[[], EventServer | None]:
+    """A weak reference, so that a server never run can go; a strong one for a server compiled
+    with mypyc (wsgikit._compiled), whose class takes no weak references: the thread then ends
+    when the server stops."""
+    try:
+        return weakref.ref(server)
+    except TypeError:
+        return lambda: server
+
+
+def _look(server: Callable[[], EventServer | None], watchdog: Watchdog) -> None:
     """Inline: one thread per server looks once a second, until the server stops."""
     while True:
         time.sleep(1.0)

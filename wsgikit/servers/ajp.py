@@ -149,7 +149,7 @@ class AJPConnection(GatewayConnection):
         reuse = self.body.ended and not server.stopping
         self.body.close()
         try:
-            self.send(*sink.held, self.codec.end_response(reuse=reuse))  # type: ignore[arg-type]
+            self.send(*sink.held, self.codec.end_response(reuse=reuse))
         except OSError:
             server.close(self)
             return

@@ -207,7 +207,7 @@ class FastCGIConnection(GatewayConnection):
             pieces.insert(0, self.outbox)
             self.outbox = b""
         if pieces:
-            self.send(*pieces)  # type: ignore[arg-type]  # memoryviews are bytes-like
+            self.send(*pieces)
 
     def read_more(self) -> None:
         """Block (on a pool thread) for more records; ClientError when the peer failed or left."""

@@ -22,8 +22,9 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
+from wsgikit._compiled import mypyc_attr
 from wsgikit._http11 import END_OF_MESSAGE, Limits, ProtocolError, RequestHead, RequestParser
 from wsgikit._wsgi_rules import check_headers
 from wsgikit.gateway import (
@@ -107,6 +108,7 @@ class _Request:
         return self.body.ended or self.failure is not None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the PROXY-protocol server, tests
 class HTTPConnection(Connection):
     """HTTP/1.1 on one connection: parsed requests queue up and are served in order.
 
@@ -115,9 +117,9 @@ class HTTPConnection(Connection):
     the protocol. ``receiving`` is the request whose body is still arriving.
     """
 
+    # self.server is a Server, typed EventServer: mypyc refuses a narrower redeclaration
+    # of a base class's attribute; Server-only attributes are read through cast().
     __slots__ = ("current", "parser", "pending", "queue", "receiving", "started")
-
-    server: Server
 
     def __init__(self, server: Server, sock: socket.socket, info: ConnectionInfo) -> None:
         tls = server.tls if info.base["wsgi.url_scheme"] == "https" else None
@@ -125,7 +127,7 @@ class HTTPConnection(Connection):
             sock = self.start_tls(sock, tls, info)
         super().__init__(server, sock, info)
         self.reading = tls is not None
-        self.parser = RequestParser(self.server.limits)
+        self.parser = RequestParser(server.limits)
         self.queue: deque[RequestHead | _Request | _Failure] = deque()
         self.receiving: _Request | None = None
         self.current: _Request | None = None  # the request being served, if it has a body
@@ -237,7 +239,7 @@ class HTTPConnection(Connection):
         peer = self.info.base.get("REMOTE_ADDR", "-")
         error_log.info("bad request from %s: %d %s", peer, status, detail)
         try:
-            self.send(_error_response(status, detail, self.server.server_header))
+            self.send(_error_response(status, detail, cast("Server", self.server).server_header))
         except OSError:
             self.server.close(self)
             return
@@ -334,7 +336,7 @@ class HTTPConnection(Connection):
             method=head.method,
             version=head.version,
             keep_alive=head.keep_alive and server.accepting and not server.stopping,
-            server_header=server.server_header,
+            server_header=cast("Server", server).server_header,
             pausable=not server.threads,
             keep_check=None if req is None or req.body.ended else self.can_keep_alive,
         )
@@ -403,6 +405,7 @@ class _Stream:
             conn.add(_feed(conn.parser, conn.recv_blocking()))
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the PROXY-protocol server, tests
 class Server(EventServer):
     """The HTTP/1.1 server. Binds in the constructor, so ports are known before ``run()``.
 
@@ -434,7 +437,8 @@ class Server(EventServer):
         if redirect_https and https_port is None and (tls is None or not binds):
             raise ValueError("redirect_https needs tls binds (or https_port: where HTTPS is)")
         self.tls = tls
-        super().__init__(app, [*binds, *redirect_https], **options)
+        # Not super().__init__: compiled (mypyc 2.4), that call passed **options as one positional.
+        EventServer.__init__(self, app, [*binds, *redirect_https], **options)
         self.limits = limits or Limits()
         if server_header:
             check_headers([("Server", server_header)])  # a bad value fails here, not per request
