@@ -36,8 +36,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from compiled_tree import compiled_tree, describe
+
 ROOT = Path(__file__).resolve().parent.parent
-SERVERS = ["wsgikit-threads", "wsgikit-inline", "waitress", "gunicorn-gthread", "cheroot"]
+SERVERS = [
+    *("wsgikit-threads", "wsgikit-inline", "wsgikit-inline-compiled"),
+    *("waitress", "gunicorn-gthread", "cheroot"),
+]
 APPS = {"hello": "/", "realistic": "/api/items?page=2"}
 TLS_SERVERS = ["wsgikit-threads-tls", "wsgikit-inline-tls", "gunicorn-gthread-tls"]
 SERVER_CORE, CLIENT_CORE = "0", "1"
@@ -48,9 +53,21 @@ MULTICORE = [
     "wsgikit-w1",
     "wsgikit-w2",
     "wsgikit-reuse-port-w2",
+    "wsgikit-compiled-w1",
+    "wsgikit-compiled-w2",
     "gunicorn-gthread-w2",
     "granian-w2",
 ]
+# Servers whose name has "-compiled" run the mypyc build (benchmarks/compiled_tree.py): main()
+# builds it once, and server() puts it first on their PYTHONPATH. Without it they are left out.
+COMPILED: list[Path] = []
+
+
+def available(kinds: list[str]) -> list[str]:
+    """``kinds`` without the compiled servers when there is no compiled build."""
+    return [kind for kind in kinds if COMPILED or "-compiled" not in kind]
+
+
 BOTH_CORES = "0,1"
 
 
@@ -80,7 +97,10 @@ def _big(environ: Any, start_response: Any) -> Iterable[bytes]:
 
 def run_server(kind: str, app_name: str, port: int, idle_timeout: float) -> None:
     if "-w" in kind:  # a server of worker processes, run by its own command line
-        os.execvp(sys.executable, [sys.executable, "-m", *_workers_command(kind, app_name, port)])
+        # -P: no checkout first on sys.path, so a compiled server's PYTHONPATH decides (server())
+        os.execvp(
+            sys.executable, [sys.executable, "-P", "-m", *_workers_command(kind, app_name, port)]
+        )
     import apps
 
     app = _big if app_name == "big" else getattr(apps, app_name)
@@ -91,7 +111,7 @@ def run_server(kind: str, app_name: str, port: int, idle_timeout: float) -> None
         from wsgikit.servers._tls import TLSConfig
         from wsgikit.servers.http import serve
 
-        threads = 0 if kind == "wsgikit-inline" else 8
+        threads = 0 if kind.startswith("wsgikit-inline") else 8
         tls = TLSConfig(certfile=cert, keyfile=key) if cert else None
         serve(app, [f"127.0.0.1:{port}"], threads=threads, idle_timeout=idle_timeout, tls=tls)
     elif kind == "waitress":
@@ -153,7 +173,12 @@ def server(
     command = ["taskset", "-c", cores, sys.executable, __file__, "serve", kind, app]
     command += [str(port), str(idle_timeout)]
     # Quiet: the servers that print where they serve would break the tables.
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ}
+    if "-compiled" in kind:
+        env["PYTHONPATH"] = f"{COMPILED[0]}{os.pathsep}{ROOT}"  # the build, then benchmarks.apps
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -228,6 +253,8 @@ def best_of(
         for kind in kinds:
             with server(kind, app, cores=cores[0]) as (port, pid):
                 wrk(port, APPS[app], 1, connections, cores=cores[1], threads=wrk_threads)  # warm-up
+                if "-compiled" in kind and not runs_compiled(pid):
+                    raise RuntimeError(f"{kind} does not run the compiled build")
                 before = tree_cpu(pid)
                 rate, p99 = wrk(
                     port, APPS[app], duration, connections, cores=cores[1], threads=wrk_threads
@@ -238,21 +265,34 @@ def best_of(
     return results
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by ``pid`` and every process below it."""
+def runs_compiled(pid: int) -> bool:
+    """Every process of the server (manager and workers) has mypyc's library mapped."""
+    pids = _tree(pid)
+    return all("_native__mypyc" in Path(f"/proc/{p}/maps").read_text() for p in pids)
+
+
+def _tree(pid: int) -> set[int]:
     parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
     for name in os.listdir("/proc"):
         with contextlib.suppress(OSError, ValueError):
             fields = Path(f"/proc/{name}/stat").read_text().rpartition(")")[2].split()
             parents[int(name)] = int(fields[1])
-            ticks[int(name)] = int(fields[11]) + int(fields[12])  # utime, stime
     tree, grew = {pid}, True
     while grew:
         below = {child for child, parent in parents.items() if parent in tree} - tree
         tree |= below
         grew = bool(below)
-    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+    return tree
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and every process below it."""
+    ticks = 0
+    for each in _tree(pid):
+        with contextlib.suppress(OSError, ValueError):
+            fields = Path(f"/proc/{each}/stat").read_text().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def throughput_table(duration: int, connections: int, servers: list[str], rounds: int) -> None:
@@ -291,7 +331,13 @@ def multicore_table(duration: int, connections: int, rounds: int, cores: str) ->
     print("|---|---:|---:|---:|---:|---:|")
     pinned = (server_cores, wrk_cores or server_cores)
     results = best_of(
-        MULTICORE, "hello", rounds, duration, connections, cores=pinned, wrk_threads=threads
+        available(MULTICORE),
+        "hello",
+        rounds,
+        duration,
+        connections,
+        cores=pinned,
+        wrk_threads=threads,
     )
     base = results["wsgikit-w1"].rate
     for kind, run in results.items():
@@ -299,12 +345,14 @@ def multicore_table(duration: int, connections: int, rounds: int, cores: str) ->
             f"| {kind} | {run.rate:,.0f} | {run.p99:.2f} | {run.rate / base:.2f}x "
             f"| {run.cores:.2f} | {run.rate / run.cores:,.0f} |"
         )
-    two = results["wsgikit-w2"].rate
     peers = max(run.rate for kind, run in results.items() if not kind.startswith("wsgikit"))
-    print(
-        f"\nwsgikit-w2: {two / base:.2f}x wsgikit-w1 (goal >= 1.8x), "
-        f"{two / peers:.2f}x the best peer (goal > 1.0x)"
-    )
+    for build in ("", "-compiled"):
+        if f"wsgikit{build}-w2" in results:
+            two, one = results[f"wsgikit{build}-w2"].rate, results[f"wsgikit{build}-w1"].rate
+            print(
+                f"\nwsgikit{build}-w2: {two / one:.2f}x wsgikit{build}-w1 (goal >= 1.8x), "
+                f"{two / peers:.2f}x the best peer (goal > 1.0x)"
+            )
 
 
 def tls_table(duration: int, connections: int, rounds: int) -> None:
@@ -430,10 +478,28 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--skip-c10k", action="store_true")
     parser.add_argument("--skip-bigbody", action="store_true")
+    parser.add_argument(
+        "--no-compiled",
+        dest="compiled",
+        action="store_false",
+        help="leave out the '-compiled' rows (the mypyc build, made in a temporary directory)",
+    )
     opts = parser.parse_args(args)
     print(f"# benchmarks/http_server.py — Python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    with compiled_tree() if opts.compiled else contextlib.nullcontext() as tree:
+        print(
+            f"# wsgikit: {describe(None)}; '-compiled' rows: {describe(tree) if tree else 'none'}"
+        )
+        if tree is not None:
+            COMPILED.append(tree)
+        _run_tables(opts)
+
+
+def _run_tables(opts: argparse.Namespace) -> None:
     if not opts.skip_throughput:
-        throughput_table(opts.duration, opts.connections, opts.servers.split(","), opts.rounds)
+        throughput_table(
+            opts.duration, opts.connections, available(opts.servers.split(",")), opts.rounds
+        )
     if not opts.skip_tls:
         tls_table(opts.duration, opts.connections, opts.rounds)
     if not opts.skip_multicore:
