@@ -11,12 +11,14 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
 import pytest
 
 import wsgikit
+from tests.integration import missing
 from wsgikit._compiled import MODULES, compiled_modules, describe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +108,9 @@ def test_describe_names_the_build() -> None:
 @pytest.fixture(scope="module")
 def compiled_wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The compiled wheel (built once for the module) and a directory to unpack it in."""
+    include = Path(sysconfig.get_paths()["include"])
+    if not (include / "Python.h").exists() or not shutil.which(os.environ.get("CC", "cc")):
+        missing(f"the compiled build needs a C compiler and {include}/Python.h (gcc, python3-dev)")
     tmp = tmp_path_factory.mktemp("compiled")
     wheel, _ = build_wheel(tmp, WSGIKIT_COMPILE="require")
     return wheel, tmp
