@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +18,20 @@ from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture(autouse=True)
+def _wsgikit_logging_restored() -> Iterator[None]:
+    """The wsgikit loggers as they were before the test. A test that runs the command line in
+    its own process configures them with a handler on that test's captured stderr; a later
+    test's server thread then logged into the closed file ("--- Logging error ---")."""
+    loggers = [logging.getLogger(name) for name in ("wsgikit", "wsgikit.access")]
+    saved = [(logger, logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    yield
+    for logger, handlers, level, propagate in saved:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @pytest.fixture
