@@ -41,7 +41,7 @@ from compiled_tree import compiled_tree, describe
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = [
     *("wsgikit-threads", "wsgikit-inline", "wsgikit-inline-compiled"),
-    *("waitress", "gunicorn-gthread", "cheroot"),
+    *("waitress", "gunicorn-gthread", "cheroot", "granian-w1"),
 ]
 APPS = {"hello": "/", "realistic": "/api/items?page=2"}
 TLS_SERVERS = ["wsgikit-threads-tls", "wsgikit-inline-tls", "gunicorn-gthread-tls"]
