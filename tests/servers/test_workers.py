@@ -19,6 +19,7 @@ from tests.servers.helpers import read_all
 from tests.servers.manager_helpers import Load, Managed, children_of, free_low_port, until
 from wsgikit.config import Config
 from wsgikit.servers._manager_settings import hup_unapplied
+from wsgikit.servers.workers import BOOT_TRIES
 
 
 @pytest.fixture
@@ -391,3 +392,27 @@ def test_scgi_takes_workers(manage) -> None:
         answer = read_all(sock)
     pid, multiprocess, *_ = answer.partition(b"\r\n\r\n")[2].split()
     assert int(pid) in workers and multiprocess == b"True"
+
+
+def test_replacements_that_cannot_load_the_app_never_stop_a_manager_still_serving(
+    manage, tmp_path
+) -> None:
+    # The code on disk broke after the start (a half-done deploy); then a worker dies. Its
+    # replacements fail to import, again and again: the surviving worker keeps serving, the
+    # manager retries with a growing delay, and once the code is fixed a replacement starts.
+    srv = manage("wk_info:app", "--workers", "2")
+    first, second = sorted(srv.wait_workers(2))
+    until(lambda: srv._err.read_text().count("listening on") == 3)
+    time.sleep(0.5)  # and the manager read their "ready"
+    source = tmp_path / "wk_info.py"
+    good = source.read_text()
+    source.write_text("raise RuntimeError('broken deploy')\n")
+    os.kill(first, signal.SIGKILL)
+    until(lambda: srv._err.read_text().count("broken deploy") >= BOOT_TRIES, timeout=30)
+    assert srv.proc.poll() is None  # the manager did not give up
+    srv.get()  # served by the worker that stayed
+    assert second in srv.children()
+    assert "keep serving" in srv._err.read_text()
+    source.write_text(good)
+    until(lambda: len(srv.children()) == 2 and first not in srv.children(), timeout=40)
+    srv.get()

@@ -16,7 +16,9 @@ each). Signal handlers only queue the signal and write a wake byte; one loop han
 A dead worker is replaced on the next turn (a quarter second); a worker that asks to be recycled
 (max requests, age, memory) is replaced first and TERMed once its successor accepts. A worker
 whose app fails to load stops the manager with that error, once; workers that die before they
-accept, again and again, stop it after :data:`BOOT_TRIES`. Example::
+accept, again and again, stop it after :data:`BOOT_TRIES`. Once workers serve, replacements that
+fail never stop the manager while others still serve: it logs, and tries again after a delay
+that grows up to :data:`RETRY_MAX` seconds. Example::
 
     plan = lambda: Plan(start=lambda binds, wrap: Server(wrap(app), binds), workers=4)
     sys.exit(Manager("serve", plan, ["0.0.0.0:8000"]).run())
@@ -60,6 +62,7 @@ __all__ = ["BOOT_TRIES", "Manager", "Plan"]
 error_log = logging.getLogger("wsgikit.error")
 
 BOOT_TRIES = 5  # workers in a row that die before they accept: then the manager gives up
+RETRY_MAX = 30.0  # seconds between tries at most, while other workers serve (see _boot_trouble)
 TURN = 0.25  # seconds between the manager's checks (a dead worker is replaced within one)
 KILL_AFTER = 5.0  # seconds past shutdown_timeout before a draining worker gets SIGKILL
 _HANDLED = (
@@ -138,6 +141,7 @@ class Manager:
         self.error = ""
         self._signals: list[int] = []
         self._boot_failures = 0
+        self._spawn_after = 0.0  # while workers fail to boot beside serving ones: retry then
         self._ever_ready = False
         self._notified = False
         self._reexec: Reexec | None = None
@@ -229,8 +233,9 @@ class Manager:
     def _balance(self) -> None:
         """Keep ``plan.workers`` fresh workers; retire doomed ones as fresh ones accept."""
         fresh = [w for w in self.workers.values() if not w.doomed and not w.retired]
-        for _ in range(self.plan.workers - len(fresh)):
-            self._spawn()
+        if time.monotonic() >= self._spawn_after:
+            for _ in range(self.plan.workers - len(fresh)):
+                self._spawn()
         for extra in fresh[self.plan.workers :]:  # TTOU, an undone reload: the newest go
             self._retire(extra)
         ready = sum(w.ready for w in fresh[: self.plan.workers])
@@ -316,6 +321,7 @@ class Manager:
             worker.ready = True
             self._ever_ready = True
             self._boot_failures = 0
+            self._spawn_after = 0.0
         elif kind == "kick":  # it stepped aside: the others try to accept what is queued
             self._kick(worker)
         elif kind == "recycle" and not worker.retired:
@@ -353,10 +359,28 @@ class Manager:
                 if other.plan is worker.plan and not other.retired:
                     self._retire(other)
             return
+        if self._boot_trouble():
+            return
         self._boot_failures += 1
         if self._boot_failures >= BOOT_TRIES and not self.stopping:
             self.error, self.status = f"workers keep failing to start: {text}", status
             self.stop(graceful=True)
+
+    def _boot_trouble(self) -> bool:
+        """A new worker failed before it could serve while others still serve (the code on
+        disk broke after they loaded it, say): never stop them, as gunicorn's arbiter would;
+        try again after a delay that grows by half a second a try, up to RETRY_MAX. False:
+        nobody serves (the caller counts towards BOOT_TRIES)."""
+        serving = sum(w.ready and not w.retired for w in self.workers.values())
+        if not serving:
+            return False
+        self._boot_failures += 1
+        delay = min(RETRY_MAX, 0.5 * self._boot_failures)  # a fix is seen soon, logs stay few
+        self._spawn_after = time.monotonic() + delay
+        error_log.error(
+            "manager: %d worker(s) keep serving; starting another in %.0f s", serving, delay
+        )
+        return True
 
     def _reap(self) -> None:
         while True:
@@ -397,8 +421,10 @@ class Manager:
             error_log.debug("manager: worker %d exited (%s)", worker.pid, how)
             return
         if not worker.ready:
-            self._boot_failures += 1
             error_log.error("manager: worker %d died before it could serve (%s)", worker.pid, how)
+            if self._ever_ready and self._boot_trouble():
+                return
+            self._boot_failures += 1
             if self._boot_failures >= BOOT_TRIES:
                 self.error = f"{BOOT_TRIES} workers in a row died before they could serve ({how})"
                 self.status = 1
