@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,12 +25,8 @@ from itertools import islice
 from itsdangerous import TimestampSigner
 
 from wsgikit._wsgi_rules import is_token  # RFC 6265 §4.1.1: a cookie-name is a token
+from wsgikit.middleware._webob import Morsel, parse_cookie
 from wsgikit.types import WSGIEnvironment
-
-with warnings.catch_warnings():
-    # WebOb 1.8 imports the stdlib ``cgi`` module, deprecated by PEP 594: WebOb's import, not ours.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from webob.cookies import Morsel, parse_cookie  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = [
     "EPOCH",

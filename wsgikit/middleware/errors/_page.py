@@ -15,19 +15,12 @@ from __future__ import annotations
 import html
 import ipaddress
 import json
-import warnings
 from collections.abc import Callable
 from http import HTTPStatus
 
 from wsgikit.middleware._request_text import printable
+from wsgikit.middleware._webob import create_accept_header
 from wsgikit.types import WSGIEnvironment
-
-with warnings.catch_warnings():
-    # WebOb 1.8 imports the stdlib ``cgi`` module, deprecated by PEP 594 (Python 3.11): the
-    # warning is about WebOb's import, not about anything wsgikit does.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    # WebOb ships no type hints ("unused-ignore" keeps this quiet if stubs get installed).
-    from webob.acceptparse import create_accept_header  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = [
     "CSP",

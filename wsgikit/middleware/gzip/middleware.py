@@ -14,23 +14,15 @@ zlib-ng above, else zlib; see :mod:`wsgikit.middleware.gzip._compressors`)::
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterable
 
 from wsgikit._wsgi_rules import TOKEN
 from wsgikit.middleware._close import close_iterable
 from wsgikit.middleware._options import app_option, size_option
+from wsgikit.middleware._webob import preferred_codings
 from wsgikit.middleware.gzip._compressors import Codec, make_codec
 from wsgikit.middleware.gzip._exchange import Exchange
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
-
-with warnings.catch_warnings():
-    # WebOb 1.8 imports the stdlib ``cgi`` module, deprecated by PEP 594: WebOb's import, not ours.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from webob.acceptparse import (  # type: ignore[import-untyped, unused-ignore]
-        AcceptEncodingValidHeader,
-        create_accept_encoding_header,
-    )
 
 __all__ = ["DEFAULT_MIME_TYPES", "GzipMiddleware"]
 
@@ -149,15 +141,9 @@ class GzipMiddleware:
         return codec
 
     def _choose(self, accept_encoding: str) -> Codec | None:
-        header = create_accept_encoding_header(accept_encoding)
-        if not isinstance(header, AcceptEncodingValidHeader):
-            return None  # RFC 9110 §12.5.3: an invalid field may be ignored; identity is safe
-        # An identity the client did not name is a fallback, not an equal: "gzip;q=0.5" wants gzip.
-        named = any(coding in ("identity", "*") for coding, _q in header.parsed)
-        for offer, _q in header.acceptable_offers(self._offers):
-            if offer != "identity" or named:
-                return self._codecs.get(offer)
-        return None  # nothing acceptable (e.g. "identity;q=0"): identity beats a 406 from here
+        codings = preferred_codings(accept_encoding, self._offers)
+        # Nothing acceptable (e.g. "identity;q=0"): identity beats a 406 from here.
+        return self._codecs.get(codings[0]) if codings else None
 
     def compressible(self, content_type: str) -> bool:
         """Whether a Content-Type value matches ``mime_types``."""

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 from wsgikit.middleware._options import app_option, size_option
+from wsgikit.middleware._webob import preferred_codings
 from wsgikit.middleware.static._checks import (
     content_types_option,
     encodings_option,
@@ -33,14 +33,6 @@ from wsgikit.middleware.static._entry import IMMUTABLE, Entry, Variant
 from wsgikit.middleware.static._files import Files, Found, Options, hashed_name
 from wsgikit.middleware.static._respond import Reply
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
-
-with warnings.catch_warnings():
-    # WebOb 1.8 imports the stdlib ``cgi`` module, deprecated by PEP 594: WebOb's import, not ours.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from webob.acceptparse import (  # type: ignore[import-untyped, unused-ignore]
-        AcceptEncodingValidHeader,
-        create_accept_encoding_header,
-    )
 
 __all__ = ["StaticFiles"]
 
@@ -166,13 +158,7 @@ class StaticFiles:
         return entry.identity
 
     def _order(self, accept: str) -> tuple[str, ...]:
-        header = create_accept_encoding_header(accept)
-        if not isinstance(header, AcceptEncodingValidHeader):
-            return ()  # RFC 9110 §12.5.3: an invalid field may be ignored; identity is safe
-        # An identity the client did not name is a fallback, not an equal: "gzip;q=0.5" wants gzip.
-        named = any(coding in ("identity", "*") for coding, _q in header.parsed)
-        offers = header.acceptable_offers([*self.encodings, "identity"])
-        return tuple(offer for offer, _q in offers if offer != "identity" or named)
+        return preferred_codings(accept, [*self.encodings, "identity"])
 
 
 def _redirect(environ: WSGIEnvironment, start_response: StartResponse, target: str) -> list[bytes]:
