@@ -20,6 +20,7 @@ from tests.gateway_helpers import (
     serve,
     split,
 )
+from wsgikit._wsgi_rules import check_fields
 from wsgikit.gateway import (
     InputStream,
     ServerExit,
@@ -71,6 +72,22 @@ def test_bad_start_response_becomes_500(status: Any, headers: Any) -> None:
     assert raw.startswith(b"HTTP/1.1 500 ")
     assert outcome.keep_alive is False
     assert b"Injected" not in raw
+
+
+def test_fields_go_out_in_order_as_latin1_after_the_status_line() -> None:
+    raw, _ = serve(app_with("200 OK", [("Content-Length", "1"), ("X", "caf\xe9")]))
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX: caf\xe9\r\n")
+
+
+def test_check_fields_gives_the_field_lines_as_sent() -> None:
+    fields = [("Content-Length", "2"), ("X", "caf\xe9"), ("Server", "x")]
+    assert check_fields(fields) == (
+        2,
+        False,
+        True,
+        b"Content-Length: 2\r\nX: caf\xe9\r\nServer: x\r\n",
+    )
+    assert check_fields([]) == (None, False, False, b"")
 
 
 def test_start_response_error_is_raised_inside_the_app() -> None:

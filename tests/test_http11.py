@@ -20,7 +20,6 @@ from wsgikit._http11 import (
     ProtocolError,
     RequestHead,
     RequestParser,
-    format_response_head,
 )
 
 NEXT = b"GET /next HTTP/1.1\r\nHost: n\r\n\r\n"
@@ -465,16 +464,6 @@ def test_end_of_message_is_a_singleton() -> None:
 def test_request_head_repr() -> None:
     head = RequestParser().feed(b"OPTIONS * HTTP/1.0\r\n\r\n")[0]
     assert repr(head) == "<RequestHead OPTIONS b'*' HTTP/1.0>"
-
-
-def test_format_response_head() -> None:
-    head = format_response_head("200 OK", [("Content-Length", "2"), ("X", "caf\xe9")])
-    assert head == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX: caf\xe9\r\n\r\n"
-
-
-def test_format_response_head_with_server_lines() -> None:
-    head = format_response_head("204 No Content", [], "Server: x\r\n")
-    assert head == b"HTTP/1.1 204 No Content\r\nServer: x\r\n\r\n"
 
 
 def test_header_names_with_underscore_are_kept() -> None:

@@ -26,7 +26,7 @@ reader, which consumes bytes and returns the next state; ``RequestParser._run`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Final, TypeAlias
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
@@ -66,20 +66,7 @@ __all__ = [
     "Reader",
     "RequestHead",
     "RequestParser",
-    "format_response_head",
 ]
-
-
-def format_response_head(status: str, headers: Iterable[tuple[str, str]], extra: str = "") -> bytes:
-    """Serialise a status line and header fields, ending with the empty line (RFC 9112 §4, §5).
-
-    ``status`` and ``headers`` are PEP 3333 native strings, sent as latin-1 (PEP 3333 "Unicode
-    Issues"); ``extra`` is more field lines, each ending in CRLF (the server's own). The caller has
-    already checked everything for CR/LF and control characters. RFC 9112 §2.3: the version is
-    the highest we conform to, HTTP/1.1, also towards HTTP/1.0 clients.
-    """
-    lines = "".join([f"{name}: {value}\r\n" for name, value in headers])
-    return f"HTTP/1.1 {status}\r\n{lines}{extra}\r\n".encode("latin-1")
 
 
 class EndOfMessage:
