@@ -80,7 +80,7 @@ class ResponseSink(Protocol):
 
 # -- the call ------------------------------------------------------------------------------------
 
-_date_cache: list[Any] = [0, "", b""]  # the second, its Date field line as str and as bytes
+_date_cache: list[Any] = [0, b""]  # the second, and its Date field line
 
 _server_lines: dict[str, bytes] = {}
 _status_lines: dict[str, bytes] = {}  # "200 OK" -> b"HTTP/1.1 200 OK\r\n"
@@ -103,25 +103,17 @@ def _status_line(status: str) -> bytes:
 
 
 def date_header() -> str:
-    """The Date field line (RFC 9110 §6.6.1), formatted once a second."""
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _new_second(now)
-    return _date_cache[1]  # type: ignore[no-any-return]
+    """The Date field line (RFC 9110 §6.6.1), CRLF included."""
+    return _date_line().decode("latin-1")
 
 
 def _date_line() -> bytes:
-    """:func:`date_header` as it goes out."""
+    """:func:`date_header` as it goes out, formatted once a second."""
     now = int(time.time())
     if _date_cache[0] != now:
-        _new_second(now)
-    return _date_cache[2]  # type: ignore[no-any-return]
-
-
-def _new_second(now: int) -> None:
-    line = f"Date: {formatdate(now, usegmt=True)}\r\n"
-    _date_cache[1:] = [line, line.encode("latin-1")]
-    _date_cache[0] = now
+        _date_cache[1] = f"Date: {formatdate(now, usegmt=True)}\r\n".encode("latin-1")
+        _date_cache[0] = now
+    return _date_cache[1]  # type: ignore[no-any-return]
 
 
 class Outcome:
