@@ -447,8 +447,7 @@ class EventServer:
             self.header_timeout if conn.reading else self.idle_timeout
         )
         conn.state = READ
-        if self.threads:  # inline, the loop never stopped reading it
-            self.arm(conn)
+        self.arm(conn)
 
     def write_later(self, conn: Connection, then: int) -> None:
         """The client has not taken the whole response: the loop writes the rest as it reads,
