@@ -359,18 +359,23 @@ class Manager:
                 if other.plan is worker.plan and not other.retired:
                     self._retire(other)
             return
-        if self._boot_trouble():
+        self._count_boot_failure(f"workers keep failing to start: {text}", status, graceful=True)
+
+    def _count_boot_failure(self, error: str, status: int, *, graceful: bool) -> None:
+        """One more worker that could not serve: once workers served and some still do, retry
+        later (_boot_trouble); else the manager stops with ``error`` after BOOT_TRIES in a row."""
+        if self._ever_ready and self._boot_trouble():
             return
         self._boot_failures += 1
         if self._boot_failures >= BOOT_TRIES and not self.stopping:
-            self.error, self.status = f"workers keep failing to start: {text}", status
-            self.stop(graceful=True)
+            self.error, self.status = error, status
+            self.stop(graceful=graceful)
 
     def _boot_trouble(self) -> bool:
         """A new worker failed before it could serve while others still serve (the code on
         disk broke after they loaded it, say): never stop them, as gunicorn's arbiter would;
         try again after a delay that grows by half a second a try, up to RETRY_MAX. False:
-        nobody serves (the caller counts towards BOOT_TRIES)."""
+        nobody serves."""
         serving = sum(w.ready and not w.retired for w in self.workers.values())
         if not serving:
             return False
@@ -422,13 +427,8 @@ class Manager:
             return
         if not worker.ready:
             error_log.error("manager: worker %d died before it could serve (%s)", worker.pid, how)
-            if self._ever_ready and self._boot_trouble():
-                return
-            self._boot_failures += 1
-            if self._boot_failures >= BOOT_TRIES:
-                self.error = f"{BOOT_TRIES} workers in a row died before they could serve ({how})"
-                self.status = 1
-                self.stop(graceful=False)
+            error = f"{BOOT_TRIES} workers in a row died before they could serve ({how})"
+            self._count_boot_failure(error, 1, graceful=False)
             return
         error_log.error("manager: worker %d died (%s); starting another", worker.pid, how)
 
